@@ -1,0 +1,227 @@
+//! Request and response types of the Domain, User v1 and Token calls.
+//!
+//! Every request struct is `#[serde(default)]`: a missing JSON field becomes its default, and the
+//! service layer turns an empty required field into `ERROR_REQUIRED_PARAMETER(key=…)`. Over bincode
+//! every field is always present, so both transports reach the same validation.
+
+use super::secret::Secret;
+use super::types::*;
+use super::value::{Map, Value};
+use serde::{Deserialize, Serialize};
+
+/// The empty response (`{}` in JSON).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Empty {}
+
+// ---------------------------------------------------------------------------------------------
+// Domain
+
+/// First admin created together with a domain.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct DomainAdmin {
+    pub user_id: String,
+    pub password: Secret,
+    pub name: Option<String>,
+    pub email: Option<String>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct CreateDomainRequest {
+    pub name: String,
+    pub tags: Option<Value>,
+    pub admin: Option<DomainAdmin>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct DomainRequest {
+    pub domain_id: String,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ListDomainsRequest {
+    pub name: Option<String>,
+    pub state: Option<DomainState>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct DomainInfo {
+    pub domain_id: String,
+    pub name: String,
+    pub state: DomainState,
+    pub tags: Map,
+    pub created_at: String,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct DomainsInfo {
+    pub results: Vec<DomainInfo>,
+    pub total_count: u64,
+}
+
+// ---------------------------------------------------------------------------------------------
+// User v1
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct CreateUserRequest {
+    pub user_id: String,
+    pub backend: Option<Backend>,
+    pub domain_id: String,
+    pub password: Option<Secret>,
+    pub name: Option<String>,
+    pub email: Option<String>,
+    pub user_type: Option<UserType>,
+    pub language: Option<String>,
+    pub timezone: Option<String>,
+    /// An object, or a list of `{key, value}` pairs.
+    pub tags: Option<Value>,
+    pub reset_password: Option<bool>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct UpdateUserRequest {
+    pub user_id: String,
+    pub domain_id: String,
+    pub password: Option<Secret>,
+    pub name: Option<String>,
+    pub email: Option<String>,
+    pub language: Option<String>,
+    pub timezone: Option<String>,
+    pub tags: Option<Value>,
+    pub reset_password: Option<bool>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct UserRequest {
+    pub user_id: String,
+    pub domain_id: String,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct GetUserRequest {
+    pub user_id: String,
+    pub domain_id: String,
+    pub only: Option<Vec<String>>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct SetRequiredActionsRequest {
+    pub user_id: String,
+    pub actions: Vec<RequiredAction>,
+    pub domain_id: String,
+}
+
+/// v1 `list`: each given top-level field is an `eq` filter, then `query` applies.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct UserQuery {
+    pub query: Option<Value>,
+    pub user_id: Option<String>,
+    pub name: Option<String>,
+    pub state: Option<UserState>,
+    pub email: Option<String>,
+    pub user_type: Option<UserType>,
+    pub backend: Option<Backend>,
+    pub domain_id: String,
+}
+
+/// MFA settings of a user as returned.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct MfaInfo {
+    pub state: MfaState,
+    pub mfa_type: Option<MfaType>,
+    pub options: Map,
+}
+
+/// v1 UserInfo. Fields other than the keys are `Option` so that `only`/`minimal` can leave them
+/// out; in JSON an unset field is `null`, and a field left out by a projection is absent
+/// (`projected` is set and [`UserInfo::to_json`] drops the `None`s).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct UserInfo {
+    pub user_id: String,
+    pub name: Option<String>,
+    pub state: Option<UserState>,
+    pub email: Option<String>,
+    pub email_verified: Option<bool>,
+    pub user_type: Option<UserType>,
+    pub backend: Option<Backend>,
+    pub language: Option<String>,
+    pub timezone: Option<String>,
+    pub required_actions: Option<Vec<RequiredAction>>,
+    pub tags: Option<Map>,
+    pub mfa: Option<MfaInfo>,
+    pub last_accessed_at: Option<String>,
+    pub created_at: Option<String>,
+    pub domain_id: String,
+    /// True when the fields were limited by `only`/`minimal`.
+    pub projected: bool,
+}
+
+impl UserInfo {
+    /// The JSON object the HTTP gateway returns: every field present (null where unset), except
+    /// that a projected answer omits the fields that were not asked for.
+    pub fn to_json(&self) -> serde_json::Value {
+        let mut v = serde_json::to_value(self).unwrap_or(serde_json::Value::Null);
+        if let serde_json::Value::Object(m) = &mut v {
+            m.remove("projected");
+            if self.projected {
+                m.retain(|_, v| !v.is_null());
+            }
+        }
+        v
+    }
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct UsersInfo {
+    pub results: Vec<UserInfo>,
+    pub total_count: u64,
+}
+
+// ---------------------------------------------------------------------------------------------
+// Token
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Credentials {
+    pub user_id: String,
+    pub password: Secret,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct IssueTokenRequest {
+    pub domain_id: String,
+    pub credentials: Credentials,
+    pub auth_type: Option<AuthType>,
+    pub verify_code: Option<Secret>,
+    /// Requested access-token lifetime in seconds (at most 7 days).
+    pub timeout: Option<u64>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct RefreshTokenRequest {
+    pub refresh_token: Secret,
+    pub timeout: Option<u64>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TokenInfo {
+    pub access_token: Secret,
+    pub refresh_token: Secret,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PublicKeyInfo {
+    /// The Ed25519 verification key as a JWK (JSON text).
+    pub public_key: String,
+}

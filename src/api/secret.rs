@@ -1,0 +1,74 @@
+//! Secrets on the wire: passwords, tokens and keys. `Debug` never shows them.
+
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+/// A secret string. Its `Debug` is `Secret(***)`; it has no `Display`. Serialized transparently.
+#[derive(Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(s: impl Into<String>) -> Self {
+        Secret(s.into())
+    }
+    /// The secret text. Call sites that use this are the only places a secret is read.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(***)")
+    }
+}
+
+impl From<&str> for Secret {
+    fn from(s: &str) -> Self {
+        Secret(s.to_owned())
+    }
+}
+impl From<String> for Secret {
+    fn from(s: String) -> Self {
+        Secret(s)
+    }
+}
+
+/// The credential every call carries: a system key, an access token, or nothing.
+#[derive(Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Credential(pub Option<Secret>);
+
+impl Credential {
+    pub fn none() -> Self {
+        Credential(None)
+    }
+    pub fn bearer(s: impl Into<String>) -> Self {
+        Credential(Some(Secret::new(s)))
+    }
+}
+
+impl fmt::Debug for Credential {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.0 {
+            None => f.write_str("Credential(None)"),
+            Some(_) => f.write_str("Credential(***)"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    #[test]
+    fn debug_never_shows_the_secret() {
+        let s = Secret::new("hunter2-Password1");
+        assert_eq!(format!("{s:?}"), "Secret(***)");
+        let c = Credential::bearer("abcdef0123");
+        assert!(!format!("{c:?}").contains("abcdef"));
+        assert_eq!(serde_json::to_string(&s).unwrap(), "\"hunter2-Password1\"");
+    }
+}

@@ -1,0 +1,188 @@
+//! Password hashing on a bounded pool of dedicated threads, so argon2 never runs on an actor
+//! thread or an async worker. A full queue answers RESOURCE_EXHAUSTED instead of growing.
+
+use crate::api::{ApiError, ApiResult, Secret};
+use crate::model::entities::PasswordHash;
+use argon2::password_hash::{PasswordHasher, PasswordVerifier};
+use argon2::{Algorithm, Argon2, Params, Version};
+use crossbeam_channel::{bounded, Sender, TrySendError};
+use tokio::sync::oneshot;
+
+/// argon2id parameters used for new hashes. Verification reads them from the stored hash.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HashParams {
+    pub m_kib: u32,
+    pub t: u32,
+    pub p: u32,
+}
+
+impl Default for HashParams {
+    /// OWASP: argon2id m=19456 KiB, t=2, p=1.
+    fn default() -> Self {
+        HashParams {
+            m_kib: 19456,
+            t: 2,
+            p: 1,
+        }
+    }
+}
+
+impl HashParams {
+    /// Tiny parameters for tests (still argon2id; verification reads them from the hash).
+    pub fn insecure_fast() -> Self {
+        HashParams {
+            m_kib: 8,
+            t: 1,
+            p: 1,
+        }
+    }
+    fn argon2(&self) -> Result<Argon2<'static>, argon2::Error> {
+        let params = Params::new(self.m_kib, self.t, self.p, None)?;
+        Ok(Argon2::new(Algorithm::Argon2id, Version::V0x13, params))
+    }
+}
+
+enum Job {
+    Hash(Secret, oneshot::Sender<Option<String>>),
+    Verify(Secret, String, oneshot::Sender<bool>),
+}
+
+/// Handle to the pool; cheap to clone. Threads exit when every handle is dropped.
+#[derive(Clone)]
+pub struct HashPool {
+    tx: Sender<Job>,
+    /// A hash of a random password: unknown users are verified against it, so they cost the same.
+    dummy: String,
+}
+
+impl HashPool {
+    pub fn new(threads: usize, queue: usize, params: HashParams) -> Result<Self, String> {
+        let argon = params
+            .argon2()
+            .map_err(|e| format!("argon2 parameters: {e}"))?;
+        let mut pw = [0u8; 24];
+        rand::Rng::fill(&mut rand::rng(), &mut pw);
+        let dummy = argon
+            .hash_password(&pw)
+            .map_err(|e| format!("argon2: {e}"))?
+            .to_string();
+        let (tx, rx) = bounded::<Job>(queue.max(1));
+        for i in 0..threads.max(1) {
+            let rx = rx.clone();
+            let argon = argon.clone();
+            std::thread::Builder::new()
+                .name(format!("hash-{i}"))
+                .spawn(move || {
+                    while let Ok(job) = rx.recv() {
+                        run(&argon, job);
+                    }
+                })
+                .map_err(|e| format!("spawn hash thread: {e}"))?;
+        }
+        Ok(HashPool { tx, dummy })
+    }
+
+    fn submit(&self, job: Job) -> ApiResult<()> {
+        match self.tx.try_send(job) {
+            Ok(()) => Ok(()),
+            Err(TrySendError::Full(_)) => Err(ApiError::exhausted("password hashing")),
+            Err(TrySendError::Disconnected(_)) => {
+                Err(ApiError::unavailable("hashing pool stopped"))
+            }
+        }
+    }
+
+    pub async fn hash(&self, password: Secret) -> ApiResult<PasswordHash> {
+        let (tx, rx) = oneshot::channel();
+        self.submit(Job::Hash(password, tx))?;
+        match rx.await {
+            Ok(Some(h)) => Ok(PasswordHash(h)),
+            _ => {
+                tracing::error!("password hashing failed");
+                Err(ApiError::internal())
+            }
+        }
+    }
+
+    /// Verifies against `hash`, or against the dummy hash when there is none (same cost).
+    pub async fn verify(&self, password: Secret, hash: Option<&PasswordHash>) -> ApiResult<bool> {
+        let (target, real) = match hash {
+            Some(h) => (h.0.clone(), true),
+            None => (self.dummy.clone(), false),
+        };
+        let (tx, rx) = oneshot::channel();
+        self.submit(Job::Verify(password, target, tx))?;
+        let ok = rx.await.unwrap_or(false);
+        Ok(ok && real)
+    }
+}
+
+fn run(argon: &Argon2<'static>, job: Job) {
+    match job {
+        Job::Hash(pw, reply) => {
+            let h = argon
+                .hash_password(pw.expose().as_bytes())
+                .ok()
+                .map(|h| h.to_string());
+            let _ = reply.send(h);
+        }
+        Job::Verify(pw, phc, reply) => {
+            let ok = argon
+                .verify_password(pw.expose().as_bytes(), phc.as_str())
+                .is_ok();
+            let _ = reply.send(ok);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn hash_then_verify_reads_params_from_hash() {
+        let fast = HashPool::new(1, 4, HashParams::insecure_fast()).unwrap();
+        let h = fast.hash(Secret::from("Passw0rd!")).await.unwrap();
+        assert!(h.0.starts_with("$argon2id$v=19$m=8,t=1,p=1$"), "{}", h.0);
+        // A pool configured with other params still verifies (params come from the hash).
+        let other = HashPool::new(
+            1,
+            4,
+            HashParams {
+                m_kib: 16,
+                t: 2,
+                p: 1,
+            },
+        )
+        .unwrap();
+        assert!(other
+            .verify(Secret::from("Passw0rd!"), Some(&h))
+            .await
+            .unwrap());
+        assert!(!other.verify(Secret::from("wrong"), Some(&h)).await.unwrap());
+        assert!(!other.verify(Secret::from("Passw0rd!"), None).await.unwrap());
+    }
+
+    #[tokio::test]
+    async fn full_queue_is_resource_exhausted() {
+        // One thread, queue of one, expensive params: the third concurrent job cannot be queued.
+        let pool = HashPool::new(
+            1,
+            1,
+            HashParams {
+                m_kib: 8192,
+                t: 3,
+                p: 1,
+            },
+        )
+        .unwrap();
+        let results =
+            futures::future::join_all((0..8).map(|_| pool.hash(Secret::from("Passw0rd!")))).await;
+        let exhausted = results
+            .iter()
+            .filter(|r| matches!(r, Err(e) if e.code == crate::api::ErrorCode::ResourceExhausted))
+            .count();
+        assert!(exhausted >= 1, "some jobs must be refused: {results:?}");
+        assert!(results.iter().any(|r| r.is_ok()));
+    }
+}

@@ -1,0 +1,247 @@
+//! Configuration: every setting is a flag, an environment variable `IDENTITYD_<NAME>`, and a key
+//! of the TOML file given by `--config`, in that order of precedence, then the default.
+
+use crate::actor::persist::FsyncPolicy;
+use crate::auth::hasher::HashParams;
+use crate::model::lockout::LockoutPolicy;
+use crate::service::ServiceConfig;
+use serde::Deserialize;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+/// The settings of `identityd serve`, all optional so flags, env and file can be layered.
+#[derive(clap::Args, Deserialize, Debug, Default, Clone)]
+#[serde(deny_unknown_fields)]
+pub struct Settings {
+    /// TOML file with any of these settings (keys as the flag names, with `_`).
+    #[arg(long, env = "IDENTITYD_CONFIG")]
+    #[serde(skip)]
+    pub config: Option<PathBuf>,
+    /// Data directory: write-ahead log, snapshots, keys [default: ./snapshots]
+    #[arg(long, env = "IDENTITYD_DATA_DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// tarpc listen address [default: 127.0.0.1:7700]
+    #[arg(long, env = "IDENTITYD_RPC_ADDR")]
+    pub rpc_addr: Option<SocketAddr>,
+    /// HTTP/JSON gateway listen address; empty disables it [default: 127.0.0.1:7701]
+    #[arg(long, env = "IDENTITYD_HTTP_ADDR")]
+    pub http_addr: Option<String>,
+    /// File holding the system key (64 hex chars) [default: <data-dir>/system.key, created on first start]
+    #[arg(long, env = "IDENTITYD_SYSTEM_KEY_FILE")]
+    pub system_key_file: Option<PathBuf>,
+    /// When acknowledged writes are synced: always | everysec | none [default: always]
+    #[arg(long, env = "IDENTITYD_FSYNC")]
+    pub fsync: Option<String>,
+    /// Seconds between periodic snapshots; 0 disables the timer [default: 300]
+    #[arg(long, env = "IDENTITYD_SNAPSHOT_INTERVAL")]
+    pub snapshot_interval: Option<u64>,
+    /// Mail transport: smtp://[user:pass@]host:port, file://DIR, log, none [default: file://<data-dir>/mail]
+    #[arg(long, env = "IDENTITYD_MAIL")]
+    pub mail: Option<String>,
+    /// Log format: text | json [default: text]
+    #[arg(long, env = "IDENTITYD_LOG_FORMAT")]
+    pub log_format: Option<String>,
+    /// Threads running domain actors and RPC connections (1 measured fastest on 2 cores) [default: 1]
+    #[arg(long, env = "IDENTITYD_WORKERS")]
+    pub workers: Option<usize>,
+    /// Threads of the password hashing pool [default: number of CPUs]
+    #[arg(long, env = "IDENTITYD_HASH_THREADS")]
+    pub hash_threads: Option<usize>,
+    /// Password hashes that may wait for a hashing thread; more are refused [default: 256]
+    #[arg(long, env = "IDENTITYD_HASH_QUEUE")]
+    pub hash_queue: Option<usize>,
+    /// argon2id memory cost in KiB for new hashes [default: 19456]
+    #[arg(long, env = "IDENTITYD_ARGON2_M_KIB")]
+    pub argon2_m_kib: Option<u32>,
+    /// argon2id iterations for new hashes [default: 2]
+    #[arg(long, env = "IDENTITYD_ARGON2_T")]
+    pub argon2_t: Option<u32>,
+    /// argon2id parallelism for new hashes [default: 1]
+    #[arg(long, env = "IDENTITYD_ARGON2_P")]
+    pub argon2_p: Option<u32>,
+    /// Rows a list without `page` returns at most [default: 10000]
+    #[arg(long, env = "IDENTITYD_MAX_LIST_RESULTS")]
+    pub max_list_results: Option<usize>,
+    /// Access token lifetime in seconds [default: 1800]
+    #[arg(long, env = "IDENTITYD_ACCESS_TOKEN_TTL")]
+    pub access_token_ttl: Option<i64>,
+    /// Refresh token lifetime in seconds [default: 10800]
+    #[arg(long, env = "IDENTITYD_REFRESH_TOKEN_TTL")]
+    pub refresh_token_ttl: Option<i64>,
+    /// Failed logins that block a user id [default: 10]
+    #[arg(long, env = "IDENTITYD_LOCKOUT_MAX_FAILURES")]
+    pub lockout_max_failures: Option<u32>,
+    /// Seconds of the failure-counting window [default: 300]
+    #[arg(long, env = "IDENTITYD_LOCKOUT_WINDOW")]
+    pub lockout_window: Option<i64>,
+    /// Seconds a blocked user id stays blocked [default: 300]
+    #[arg(long, env = "IDENTITYD_LOCKOUT_BLOCK")]
+    pub lockout_block: Option<i64>,
+}
+
+macro_rules! layer {
+    ($a:ident, $b:ident, $($f:ident),*) => { Settings { config: $a.config.clone(), $($f: $a.$f.clone().or($b.$f.clone()),)* } };
+}
+
+impl Settings {
+    /// `self` (flags and env, already merged by clap) over the TOML file named by `--config`.
+    pub fn with_file(self) -> anyhow::Result<Settings> {
+        let Some(path) = &self.config else {
+            return Ok(self);
+        };
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| anyhow::anyhow!("reading {}: {e}", path.display()))?;
+        let file: Settings = toml::from_str(&text)
+            .map_err(|e| anyhow::anyhow!("parsing {}: {e}", path.display()))?;
+        let a = self;
+        Ok(layer!(
+            a,
+            file,
+            data_dir,
+            rpc_addr,
+            http_addr,
+            system_key_file,
+            fsync,
+            snapshot_interval,
+            mail,
+            log_format,
+            workers,
+            hash_threads,
+            hash_queue,
+            argon2_m_kib,
+            argon2_t,
+            argon2_p,
+            max_list_results,
+            access_token_ttl,
+            refresh_token_ttl,
+            lockout_max_failures,
+            lockout_window,
+            lockout_block
+        ))
+    }
+}
+
+/// The resolved configuration of a server.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub data_dir: PathBuf,
+    pub rpc_addr: SocketAddr,
+    pub http_addr: Option<SocketAddr>,
+    pub system_key_file: PathBuf,
+    pub fsync: FsyncPolicy,
+    /// `None`: keep everything in memory only (tests and benchmarks of the in-memory path).
+    pub durable: bool,
+    pub snapshot_interval_s: u64,
+    pub mail: String,
+    pub json_logs: bool,
+    pub workers: usize,
+    pub hash_threads: usize,
+    pub hash_queue: usize,
+    pub hash_params: HashParams,
+    pub service: ServiceConfig,
+    pub lockout: LockoutPolicy,
+    pub mailbox: usize,
+}
+
+impl Config {
+    /// Defaults for a data dir (what `identityd serve` uses with no flags).
+    pub fn new(data_dir: impl Into<PathBuf>) -> Config {
+        let data_dir = data_dir.into();
+        Config {
+            system_key_file: data_dir.join("system.key"),
+            mail: format!("file://{}", data_dir.join("mail").display()),
+            data_dir,
+            rpc_addr: SocketAddr::from(([127, 0, 0, 1], 7700)),
+            http_addr: Some(SocketAddr::from(([127, 0, 0, 1], 7701))),
+            fsync: FsyncPolicy::Always,
+            durable: true,
+            snapshot_interval_s: 300,
+            json_logs: false,
+            workers: 1,
+            hash_threads: std::thread::available_parallelism().map_or(2, |n| n.get()),
+            hash_queue: 256,
+            hash_params: HashParams::default(),
+            service: ServiceConfig::default(),
+            lockout: LockoutPolicy::default(),
+            mailbox: 1024,
+        }
+    }
+
+    pub fn from_settings(s: Settings) -> anyhow::Result<Config> {
+        let mut c = Config::new(
+            s.data_dir
+                .clone()
+                .unwrap_or_else(|| PathBuf::from("./snapshots")),
+        );
+        if let Some(v) = s.rpc_addr {
+            c.rpc_addr = v;
+        }
+        if let Some(v) = s.http_addr {
+            c.http_addr = if v.trim().is_empty() {
+                None
+            } else {
+                Some(
+                    v.parse()
+                        .map_err(|e| anyhow::anyhow!("--http-addr {v:?}: {e}"))?,
+                )
+            };
+        }
+        if let Some(v) = s.system_key_file {
+            c.system_key_file = v;
+        }
+        if let Some(v) = s.fsync {
+            c.fsync = v
+                .parse()
+                .map_err(|e: String| anyhow::anyhow!("--fsync: {e}"))?;
+        }
+        if let Some(v) = s.snapshot_interval {
+            c.snapshot_interval_s = v;
+        }
+        if let Some(v) = s.mail {
+            c.mail = v;
+        }
+        if let Some(v) = s.log_format {
+            c.json_logs = match v.as_str() {
+                "json" => true,
+                "text" => false,
+                _ => anyhow::bail!("--log-format must be text or json"),
+            };
+        }
+        if let Some(v) = s.workers {
+            anyhow::ensure!((1..=64).contains(&v), "--workers must be 1..=64");
+            c.workers = v;
+        }
+        if let Some(v) = s.hash_threads {
+            anyhow::ensure!((1..=256).contains(&v), "--hash-threads must be 1..=256");
+            c.hash_threads = v;
+        }
+        if let Some(v) = s.hash_queue {
+            c.hash_queue = v.max(1);
+        }
+        let hp = &mut c.hash_params;
+        hp.m_kib = s.argon2_m_kib.unwrap_or(hp.m_kib);
+        hp.t = s.argon2_t.unwrap_or(hp.t);
+        hp.p = s.argon2_p.unwrap_or(hp.p);
+        if let Some(v) = s.max_list_results {
+            c.service.max_list_results = v.max(1);
+        }
+        if let Some(v) = s.access_token_ttl {
+            anyhow::ensure!(v > 0, "--access-token-ttl must be positive");
+            c.service.access_ttl_s = v;
+        }
+        if let Some(v) = s.refresh_token_ttl {
+            anyhow::ensure!(v > 0, "--refresh-token-ttl must be positive");
+            c.service.refresh_ttl_s = v;
+        }
+        if let Some(v) = s.lockout_max_failures {
+            c.lockout.max_failures = v.max(1);
+        }
+        if let Some(v) = s.lockout_window {
+            c.lockout.window_ms = v.max(1) * 1000;
+        }
+        if let Some(v) = s.lockout_block {
+            c.lockout.block_ms = v.max(1) * 1000;
+        }
+        Ok(c)
+    }
+}

@@ -1,0 +1,174 @@
+//! The persisted entities of a domain. These are both the in-memory state and (inside events
+//! and snapshots) the on-disk format, encoded with bincode 2's native derive.
+
+use super::clock::{iso, Millis};
+use crate::api::{self, Map};
+use crate::api::{
+    Backend, DomainState as DomainStatus, MfaState, MfaType, RequiredAction, ResourceGroup,
+    RoleType, UserState, UserType,
+};
+use bincode::{Decode, Encode};
+use std::fmt;
+
+/// An argon2id PHC string. `Debug` never shows it.
+#[derive(Clone, PartialEq, Eq, Encode, Decode)]
+pub struct PasswordHash(pub String);
+
+impl fmt::Debug for PasswordHash {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("PasswordHash(***)")
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Encode, Decode)]
+pub struct Domain {
+    pub domain_id: String,
+    pub name: String,
+    pub state: DomainStatus,
+    pub tags: Map,
+    pub created_at: Millis,
+}
+
+impl Domain {
+    pub fn info(&self) -> api::DomainInfo {
+        api::DomainInfo {
+            domain_id: self.domain_id.clone(),
+            name: self.name.clone(),
+            state: self.state,
+            tags: self.tags.clone(),
+            created_at: iso(self.created_at),
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Encode, Decode)]
+pub struct Mfa {
+    pub state: MfaState,
+    pub mfa_type: Option<MfaType>,
+    /// Public options (e.g. `email`); secrets are never stored here.
+    pub options: Map,
+}
+
+#[derive(Clone, Debug, PartialEq, Encode, Decode)]
+pub struct User {
+    pub user_id: String,
+    pub name: String,
+    pub state: UserState,
+    pub email: String,
+    pub email_verified: bool,
+    pub user_type: UserType,
+    pub backend: Backend,
+    pub password_hash: Option<PasswordHash>,
+    pub language: String,
+    pub timezone: String,
+    /// Kept sorted and free of duplicates.
+    pub required_actions: Vec<RequiredAction>,
+    pub tags: Map,
+    pub mfa: Option<Mfa>,
+    /// Derived from role bindings by `apply`; never set by a request.
+    pub role_type: RoleType,
+    pub role_id: Option<String>,
+    pub last_accessed_at: Option<Millis>,
+    pub created_at: Millis,
+    pub updated_at: Millis,
+    /// Bumped on every password change; tokens carry it, so older tokens stop working.
+    pub cred_version: u64,
+}
+
+impl User {
+    pub fn has_action(&self, a: RequiredAction) -> bool {
+        self.required_actions.contains(&a)
+    }
+    pub fn add_action(&mut self, a: RequiredAction) {
+        if !self.has_action(a) {
+            self.required_actions.push(a);
+            self.required_actions.sort_unstable();
+        }
+    }
+    pub fn remove_action(&mut self, a: RequiredAction) {
+        self.required_actions.retain(|x| *x != a);
+    }
+
+    pub fn mfa_info(&self) -> api::MfaInfo {
+        match &self.mfa {
+            Some(m) => api::MfaInfo {
+                state: m.state,
+                mfa_type: m.mfa_type,
+                options: m.options.clone(),
+            },
+            None => api::MfaInfo {
+                state: MfaState::Disabled,
+                mfa_type: None,
+                options: Map::new(),
+            },
+        }
+    }
+
+    /// The full v1 UserInfo.
+    pub fn info_v1(&self, domain_id: &str) -> api::UserInfo {
+        api::UserInfo {
+            user_id: self.user_id.clone(),
+            name: Some(self.name.clone()),
+            state: Some(self.state),
+            email: Some(self.email.clone()),
+            email_verified: Some(self.email_verified),
+            user_type: Some(self.user_type),
+            backend: Some(self.backend),
+            language: Some(self.language.clone()),
+            timezone: Some(self.timezone.clone()),
+            required_actions: Some(self.required_actions.clone()),
+            tags: Some(self.tags.clone()),
+            mfa: Some(self.mfa_info()),
+            last_accessed_at: self.last_accessed_at.map(iso),
+            created_at: Some(iso(self.created_at)),
+            domain_id: domain_id.to_owned(),
+            projected: false,
+        }
+    }
+}
+
+/// Limits a v1 UserInfo to the named fields (the key fields `user_id`, `domain_id` always stay).
+/// A dotted name keeps its top-level field (`tags.team` keeps `tags`).
+pub fn project_v1(mut info: api::UserInfo, fields: &[String]) -> api::UserInfo {
+    let keep = |f: &str| fields.iter().any(|x| x.split('.').next() == Some(f));
+    macro_rules! drop_unless {
+        ($($f:ident),*) => { $( if !keep(stringify!($f)) { info.$f = None; } )* };
+    }
+    drop_unless!(
+        name,
+        state,
+        email,
+        email_verified,
+        user_type,
+        backend,
+        language,
+        timezone,
+        required_actions,
+        tags,
+        mfa,
+        last_accessed_at,
+        created_at
+    );
+    info.projected = true;
+    info
+}
+
+/// The fields of `minimal`.
+pub const MINIMAL_FIELDS: &[&str] = &["user_id", "name", "state", "user_type"];
+
+#[derive(Clone, Debug, PartialEq, Encode, Decode)]
+pub struct RoleBinding {
+    pub role_binding_id: String,
+    pub user_id: String,
+    pub role_id: String,
+    pub role_type: RoleType,
+    pub resource_group: ResourceGroup,
+    pub workspace_id: Option<String>,
+    pub workspace_group_id: Option<String>,
+    pub created_at: Millis,
+}
+
+/// The managed role every domain has for its administrators.
+pub const MANAGED_DOMAIN_ADMIN: &str = "managed-domain-admin";
+pub const MANAGED_WORKSPACE_OWNER: &str = "managed-workspace-owner";
+pub const MANAGED_WORKSPACE_MEMBER: &str = "managed-workspace-member";

@@ -1,0 +1,10 @@
+//! The pure domain: entities, validation, events, state and `apply`, decision rules, lockout.
+//! Nothing here does I/O or reads the clock; time comes in as an argument.
+
+pub mod clock;
+pub mod entities;
+pub mod events;
+pub mod lockout;
+pub mod rules;
+pub mod state;
+pub mod validate;

@@ -1,0 +1,297 @@
+//! User v1 (admin API; a user may also get/update itself).
+
+use super::Service;
+use crate::api::*;
+use crate::auth::caller::Grant;
+use crate::model::entities::project_v1;
+use crate::model::rules::{self, NewUser, UserPatch};
+use crate::model::state::DomainState as State;
+use crate::model::validate;
+
+/// Checks that must pass inside the actor before any user call: the domain is enabled and the
+/// caller's token is still valid against current state.
+fn guard(grant: &Grant, s: &State) -> ApiResult<()> {
+    rules::domain_enabled(s)?;
+    grant.check_in(s)
+}
+
+fn method(verb: &str) -> String {
+    format!("identity:User.{verb}")
+}
+
+impl Service {
+    fn grant(
+        &self,
+        cred: &Credential,
+        verb: &str,
+        domain_id: &str,
+        self_user: Option<&str>,
+    ) -> ApiResult<Grant> {
+        let g = self.inner.authn.admin_or_self(
+            cred,
+            self.now(),
+            &method(verb),
+            domain_id,
+            self_user,
+        )?;
+        validate::required("domain_id", domain_id)?;
+        Ok(g)
+    }
+
+    pub async fn user_create(
+        &self,
+        cred: Credential,
+        req: CreateUserRequest,
+    ) -> ApiResult<UserInfo> {
+        let grant = self.grant(&cred, "create", &req.domain_id, None)?;
+        let backend = req.backend.unwrap_or(Backend::Local);
+        let user_type = req.user_type.unwrap_or(UserType::User);
+        validate::user_id(
+            &req.user_id,
+            backend == Backend::Local && user_type == UserType::User,
+        )?;
+        let name = validate::name(req.name.as_deref().unwrap_or(""))?;
+        let email = req.email.unwrap_or_default();
+        validate::email(&email)?;
+        let language = req.language.unwrap_or_else(|| "en".into());
+        validate::language(&language)?;
+        let timezone = req.timezone.unwrap_or_else(|| "UTC".into());
+        validate::timezone(&timezone)?;
+        let tags = validate::tags(req.tags.as_ref().unwrap_or(&Value::Null))?;
+        let password = req.password.filter(|p| !p.is_empty());
+        let password_hash = match password {
+            Some(_) if user_type == UserType::ApiUser => {
+                return Err(ApiError::invalid("password", "API users have no password"));
+            }
+            Some(_) if backend == Backend::External => {
+                return Err(ApiError::invalid(
+                    "password",
+                    "external users have no local password",
+                ));
+            }
+            Some(pw) => {
+                validate::password(pw.expose())?;
+                Some(self.inner.hasher.hash(pw).await?)
+            }
+            None => None,
+        };
+        let nu = NewUser {
+            user_id: req.user_id,
+            name,
+            email,
+            user_type,
+            backend,
+            password_hash,
+            language,
+            timezone,
+            tags,
+            reset_password: req.reset_password.unwrap_or(false),
+        };
+        let domain_id = req.domain_id;
+        self.registry()
+            .exec(&domain_id, move |ctx| {
+                guard(&grant, ctx.state())?;
+                let uid = nu.user_id.clone();
+                let events = rules::create_user(ctx.state(), nu, ctx.now)?;
+                ctx.emit(events);
+                Ok(rules::user(ctx.state(), &uid)?.info_v1(&ctx.state().domain.domain_id))
+            })
+            .await
+    }
+
+    pub async fn user_update(
+        &self,
+        cred: Credential,
+        req: UpdateUserRequest,
+    ) -> ApiResult<UserInfo> {
+        let grant = self.grant(&cred, "update", &req.domain_id, Some(&req.user_id))?;
+        validate::required("user_id", &req.user_id)?;
+        let mut patch = UserPatch::default();
+        if let Some(n) = &req.name {
+            patch.name = Some(validate::name(n)?);
+        }
+        if let Some(e) = &req.email {
+            validate::email(e)?;
+            patch.email = Some(e.clone());
+        }
+        if let Some(l) = &req.language {
+            validate::language(l)?;
+            patch.language = Some(l.clone());
+        }
+        if let Some(tz) = &req.timezone {
+            validate::timezone(tz)?;
+            patch.timezone = Some(tz.clone());
+        }
+        if let Some(t) = &req.tags {
+            patch.tags = Some(validate::tags(t)?);
+        }
+        if let Some(pw) = req.password.filter(|p| !p.is_empty()) {
+            validate::password(pw.expose())?;
+            // Same password again is refused: verify it against the current hash first.
+            let (uid, g) = (req.user_id.clone(), grant.clone());
+            let (current, cv) = self
+                .registry()
+                .exec(&req.domain_id, move |ctx| {
+                    guard(&g, ctx.state())?;
+                    let u = rules::user(ctx.state(), &uid)?;
+                    Ok((u.password_hash.clone(), u.cred_version))
+                })
+                .await?;
+            if current.is_some()
+                && self
+                    .inner
+                    .hasher
+                    .verify(pw.clone(), current.as_ref())
+                    .await?
+            {
+                return Err(ApiError::new(
+                    ErrorCode::PasswordNotChanged,
+                    "The new password is the same as the current one.",
+                ));
+            }
+            patch.password_hash = Some(self.inner.hasher.hash(pw).await?);
+            return self
+                .apply_patch(grant, req.domain_id, req.user_id, patch, Some(cv))
+                .await;
+        }
+        self.apply_patch(grant, req.domain_id, req.user_id, patch, None)
+            .await
+    }
+
+    /// Applies a validated patch. `expected_cv` guards a password change against a concurrent one.
+    async fn apply_patch(
+        &self,
+        grant: Grant,
+        domain_id: String,
+        user_id: String,
+        patch: UserPatch,
+        expected_cv: Option<u64>,
+    ) -> ApiResult<UserInfo> {
+        self.registry()
+            .exec(&domain_id, move |ctx| {
+                guard(&grant, ctx.state())?;
+                let u = rules::user(ctx.state(), &user_id)?;
+                if expected_cv.is_some_and(|cv| cv != u.cred_version) {
+                    return Err(ApiError::invalid(
+                        "password",
+                        "the password changed meanwhile; try again",
+                    ));
+                }
+                let events = rules::update_user(ctx.state(), &user_id, patch, ctx.now)?;
+                ctx.emit(events);
+                Ok(rules::user(ctx.state(), &user_id)?.info_v1(&ctx.state().domain.domain_id))
+            })
+            .await
+    }
+
+    pub async fn user_set_required_actions(
+        &self,
+        cred: Credential,
+        req: SetRequiredActionsRequest,
+    ) -> ApiResult<UserInfo> {
+        let grant = self.grant(&cred, "set_required_actions", &req.domain_id, None)?;
+        validate::required("user_id", &req.user_id)?;
+        let (uid, actions) = (req.user_id, req.actions);
+        self.registry()
+            .exec(&req.domain_id, move |ctx| {
+                guard(&grant, ctx.state())?;
+                let events = rules::set_required_actions(ctx.state(), &uid, &actions, ctx.now)?;
+                ctx.emit(events);
+                Ok(rules::user(ctx.state(), &uid)?.info_v1(&ctx.state().domain.domain_id))
+            })
+            .await
+    }
+
+    async fn user_set_state(
+        &self,
+        cred: Credential,
+        req: UserRequest,
+        verb: &str,
+        state: UserState,
+    ) -> ApiResult<UserInfo> {
+        let grant = self.grant(&cred, verb, &req.domain_id, None)?;
+        validate::required("user_id", &req.user_id)?;
+        let uid = req.user_id;
+        self.registry()
+            .exec(&req.domain_id, move |ctx| {
+                guard(&grant, ctx.state())?;
+                let events = rules::set_user_state(ctx.state(), &uid, state, ctx.now)?;
+                ctx.emit(events);
+                Ok(rules::user(ctx.state(), &uid)?.info_v1(&ctx.state().domain.domain_id))
+            })
+            .await
+    }
+
+    pub async fn user_enable(&self, cred: Credential, req: UserRequest) -> ApiResult<UserInfo> {
+        self.user_set_state(cred, req, "enable", UserState::Enabled)
+            .await
+    }
+
+    pub async fn user_disable(&self, cred: Credential, req: UserRequest) -> ApiResult<UserInfo> {
+        self.user_set_state(cred, req, "disable", UserState::Disabled)
+            .await
+    }
+
+    pub async fn user_delete(&self, cred: Credential, req: UserRequest) -> ApiResult<Empty> {
+        let grant = self.grant(&cred, "delete", &req.domain_id, None)?;
+        validate::required("user_id", &req.user_id)?;
+        let uid = req.user_id;
+        self.registry()
+            .exec(&req.domain_id, move |ctx| {
+                guard(&grant, ctx.state())?;
+                let events = rules::delete_user(ctx.state(), &uid)?;
+                ctx.emit(events);
+                Ok(Empty {})
+            })
+            .await
+    }
+
+    pub async fn user_get(&self, cred: Credential, req: GetUserRequest) -> ApiResult<UserInfo> {
+        let grant = self.grant(&cred, "get", &req.domain_id, Some(&req.user_id))?;
+        validate::required("user_id", &req.user_id)?;
+        let (uid, only) = (req.user_id, req.only.filter(|o| !o.is_empty()));
+        self.registry()
+            .exec(&req.domain_id, move |ctx| {
+                guard(&grant, ctx.state())?;
+                let info = rules::user(ctx.state(), &uid)?.info_v1(&ctx.state().domain.domain_id);
+                Ok(match &only {
+                    Some(fields) => project_v1(info, fields),
+                    None => info,
+                })
+            })
+            .await
+    }
+
+    pub async fn user_list(&self, cred: Credential, req: UserQuery) -> ApiResult<UsersInfo> {
+        let grant = self.grant(&cred, "list", &req.domain_id, None)?;
+        let max = self.inner.cfg.max_list_results;
+        let domain_id = req.domain_id.clone();
+        self.registry()
+            .exec(&domain_id, move |ctx| {
+                guard(&grant, ctx.state())?;
+                crate::query::list_users(ctx.state(), &req, ctx.now, max)
+            })
+            .await
+    }
+
+    /// For an EXTERNAL user, refreshes it from the external directory; a LOCAL user is returned
+    /// as is. No external directory can be configured yet, so EXTERNAL users cannot exist.
+    pub async fn user_sync(&self, cred: Credential, req: UserRequest) -> ApiResult<UserInfo> {
+        let grant = self.grant(&cred, "sync", &req.domain_id, None)?;
+        validate::required("user_id", &req.user_id)?;
+        let uid = req.user_id;
+        self.registry()
+            .exec(&req.domain_id, move |ctx| {
+                guard(&grant, ctx.state())?;
+                let u = rules::user(ctx.state(), &uid)?;
+                if u.backend == Backend::External {
+                    return Err(ApiError::new(
+                        ErrorCode::NotAllowedExternalAuthentication,
+                        "External authentication is not allowed. (reason = no external directory is configured for the domain)",
+                    ));
+                }
+                Ok(u.info_v1(&ctx.state().domain.domain_id))
+            })
+            .await
+    }
+}
