@@ -134,18 +134,13 @@ async fn start_inner(config: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<S
     let hasher = HashPool::new(config.hash_threads, config.hash_queue, config.hash_params)
         .map_err(|e| anyhow::anyhow!(e))?;
 
-    let arbiters = if config.workers > 1 {
-        let mut v = vec![actix::Arbiter::current()];
-        for _ in 1..config.workers {
-            let a = actix::Arbiter::new();
-            v.push(a.handle());
-            // The arbiter thread lives as long as the system.
-            std::mem::forget(a);
-        }
-        v
-    } else {
-        Vec::new()
-    };
+    let mut arbiters = vec![actix::Arbiter::current()];
+    for _ in 1..config.workers {
+        let a = actix::Arbiter::new();
+        arbiters.push(a.handle());
+        // The arbiter thread lives as long as the system.
+        std::mem::forget(a);
+    }
     let persist = PersistHandle::memory();
     let registry = Registry::new(
         persist,

@@ -21,7 +21,7 @@ pub struct Registry {
     clock: Arc<dyn Clock>,
     policy: LockoutPolicy,
     mailbox: usize,
-    /// Arbiters that domain actors are spread over, round-robin.
+    /// Arbiters that domain actors are spread over, round-robin (never empty).
     arbiters: Vec<ArbiterHandle>,
     next: AtomicUsize,
 }
@@ -34,6 +34,11 @@ impl Registry {
         mailbox: usize,
         arbiters: Vec<ArbiterHandle>,
     ) -> Self {
+        let arbiters = if arbiters.is_empty() {
+            vec![Arbiter::current()]
+        } else {
+            arbiters
+        };
         Registry {
             domains: DashMap::new(),
             names: DashMap::new(),
@@ -76,12 +81,10 @@ impl Registry {
             self.policy,
             self.mailbox,
         );
-        let addr = if self.arbiters.is_empty() {
-            actor.start()
-        } else {
-            let i = self.next.fetch_add(1, Ordering::Relaxed) % self.arbiters.len();
-            DomainActor::start_in_arbiter(&self.arbiters[i], move |_| actor)
-        };
+        // Started through an arbiter handle: callers may run outside actix's LocalSet
+        // (tarpc request tasks do), where `Actor::start` would panic.
+        let i = self.next.fetch_add(1, Ordering::Relaxed) % self.arbiters.len();
+        let addr = DomainActor::start_in_arbiter(&self.arbiters[i], move |_| actor);
         self.domains.insert(id, addr.clone());
         addr
     }
