@@ -42,10 +42,13 @@ pub trait Log: Send + 'static {
     fn sync(&mut self) -> Result<(), String>;
 }
 
+/// Work that runs on the persistence thread with the log.
+type LogJob = Box<dyn FnOnce(&mut dyn Log) + Send>;
+
 enum Msg {
     Append(Record, oneshot::Sender<()>),
     /// Runs on the persistence thread with the log (snapshots, maintenance, shutdown).
-    With(Box<dyn FnOnce(&mut dyn Log) + Send>),
+    With(LogJob),
 }
 
 /// Handle to the persistence actor; cheap to clone.
@@ -94,7 +97,7 @@ impl PersistHandle {
     ) -> Option<R> {
         let chan = self.tx.as_ref()?;
         let (tx, rx) = oneshot::channel();
-        let job: Box<dyn FnOnce(&mut dyn Log) + Send> = Box::new(move |log| {
+        let job: LogJob = Box::new(move |log| {
             let _ = tx.send(f(log));
         });
         chan.send(Msg::With(job)).ok()?;
