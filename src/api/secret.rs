@@ -3,25 +3,36 @@
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
-/// A secret string. Its `Debug` is `Secret(***)`; it has no `Display`. Serialized transparently.
+/// A secret (a string unless said otherwise). Its `Debug` is `Secret(***)`; it has no `Display`.
+/// Serialized transparently: it travels, it is just never printed.
 #[derive(Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(transparent)]
-pub struct Secret(String);
+pub struct Secret<T = String>(T);
 
-impl Secret {
+impl<T> Secret<T> {
+    pub const fn wrap(value: T) -> Self {
+        Secret(value)
+    }
+    /// The secret value. Call sites that use this are the only places a secret is read; never
+    /// log or format what it returns.
+    pub fn expose(&self) -> &T {
+        &self.0
+    }
+    pub fn into_inner(self) -> T {
+        self.0
+    }
+}
+
+impl Secret<String> {
     pub fn new(s: impl Into<String>) -> Self {
         Secret(s.into())
-    }
-    /// The secret text. Call sites that use this are the only places a secret is read.
-    pub fn expose(&self) -> &str {
-        &self.0
     }
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
     }
 }
 
-impl fmt::Debug for Secret {
+impl<T> fmt::Debug for Secret<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("Secret(***)")
     }
@@ -70,5 +81,11 @@ mod tests {
         let c = Credential::bearer("abcdef0123");
         assert!(!format!("{c:?}").contains("abcdef"));
         assert_eq!(serde_json::to_string(&s).unwrap(), "\"hunter2-Password1\"");
+    }
+}
+
+impl From<Vec<u8>> for Secret<Vec<u8>> {
+    fn from(v: Vec<u8>) -> Self {
+        Secret(v)
     }
 }
