@@ -71,6 +71,12 @@ impl fmt::Debug for Credential {
     }
 }
 
+impl From<Vec<u8>> for Secret<Vec<u8>> {
+    fn from(v: Vec<u8>) -> Self {
+        Secret(v)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -81,11 +87,5 @@ mod tests {
         let c = Credential::bearer("abcdef0123");
         assert!(!format!("{c:?}").contains("abcdef"));
         assert_eq!(serde_json::to_string(&s).unwrap(), "\"hunter2-Password1\"");
-    }
-}
-
-impl From<Vec<u8>> for Secret<Vec<u8>> {
-    fn from(v: Vec<u8>) -> Self {
-        Secret(v)
     }
 }
