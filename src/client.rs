@@ -12,7 +12,7 @@
 //! ```
 
 pub use crate::api::service::IdentityClient;
-use crate::transport::tarpc::{framed, MAX_FRAME};
+use crate::transport::tarpc::{MAX_FRAME, framed};
 use tarpc::tokio_serde::formats::Bincode;
 use tokio::net::{TcpStream, ToSocketAddrs};
 

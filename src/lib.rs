@@ -11,4 +11,5 @@ pub mod model;
 pub mod query;
 pub mod server;
 pub mod service;
+pub mod store;
 pub mod transport;

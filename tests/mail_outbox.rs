@@ -10,7 +10,7 @@ use identityd::api::Secret;
 use identityd::mail::{
     EnqueueError, Mail, MailKind, MailParams, MailTransport, Outbox, OutboxConfig, OutboxHandle,
 };
-use mailin_embedded::{response, Handler, Response, Server, SslConfig};
+use mailin_embedded::{Handler, Response, Server, SslConfig, response};
 use tokio::time::Instant;
 
 // ---------------------------------------------------------------- a real SMTP server
@@ -392,9 +392,11 @@ fn file_transport_writes_eml_inside_local_set() {
         .collect();
     files.sort();
     assert_eq!(files.len(), 2);
-    assert!(files
-        .iter()
-        .all(|p| p.extension().is_some_and(|e| e == "eml")));
+    assert!(
+        files
+            .iter()
+            .all(|p| p.extension().is_some_and(|e| e == "eml"))
+    );
     let texts: Vec<String> = files
         .iter()
         .map(|p| std::fs::read_to_string(p).unwrap())

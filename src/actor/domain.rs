@@ -6,7 +6,7 @@
 use super::persist::PersistHandle;
 use crate::api::{ApiError, ApiResult};
 use crate::model::clock::{Clock, Millis};
-use crate::model::events::{Event, Record, RECORD_VERSION};
+use crate::model::events::{Event, RECORD_VERSION, Record};
 use crate::model::lockout::{Lockout, LockoutPolicy};
 use crate::model::state::DomainState;
 use actix::prelude::*;

@@ -4,7 +4,7 @@
 //! or syncing is fatal: the process logs it and exits, and no write is acknowledged after it.
 
 use crate::model::events::Record;
-use crossbeam_channel::{unbounded, Receiver, Sender};
+use crossbeam_channel::{Receiver, Sender, unbounded};
 use std::time::{Duration, Instant};
 use tokio::sync::oneshot;
 

@@ -8,10 +8,10 @@ use crate::model::clock::Clock;
 use crate::model::lockout::LockoutPolicy;
 use crate::model::state::DomainState;
 use actix::prelude::*;
-use dashmap::mapref::entry::Entry;
 use dashmap::DashMap;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use dashmap::mapref::entry::Entry;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 pub struct Registry {
     domains: DashMap<String, Addr<DomainActor>>,

@@ -2,9 +2,9 @@
 //! generates the tarpc server's delegation and the HTTP gateway's routes, so a method cannot
 //! exist on one transport without the other.
 
+use super::ApiResult;
 use super::messages::*;
 use super::secret::Credential;
-use super::ApiResult;
 
 /// Calls `$cb!` with every API method as `name(Request) -> Response = "REST path";`.
 /// Every method takes the caller's credential first (`Credential::none()` for +noauth calls).

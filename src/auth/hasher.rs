@@ -5,7 +5,7 @@ use crate::api::{ApiError, ApiResult, Secret};
 use crate::model::entities::PasswordHash;
 use argon2::password_hash::{PasswordHasher, PasswordVerifier};
 use argon2::{Algorithm, Argon2, Params, Version};
-use crossbeam_channel::{bounded, Sender, TrySendError};
+use crossbeam_channel::{Sender, TrySendError, bounded};
 use tokio::sync::oneshot;
 
 /// argon2id parameters used for new hashes. Verification reads them from the stored hash.
@@ -155,10 +155,12 @@ mod tests {
             },
         )
         .unwrap();
-        assert!(other
-            .verify(Secret::from("Passw0rd!"), Some(&h))
-            .await
-            .unwrap());
+        assert!(
+            other
+                .verify(Secret::from("Passw0rd!"), Some(&h))
+                .await
+                .unwrap()
+        );
         assert!(!other.verify(Secret::from("wrong"), Some(&h)).await.unwrap());
         assert!(!other.verify(Secret::from("Passw0rd!"), None).await.unwrap());
     }

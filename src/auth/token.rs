@@ -4,8 +4,8 @@
 
 use crate::api::{ApiError, ApiResult, Map, RoleType, Secret};
 use crate::model::clock::Millis;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use ed25519_dalek::{Signature, Signer, SigningKey, Verifier, VerifyingKey};
 use serde::{Deserialize, Serialize};
 use std::path::Path;
@@ -175,9 +175,11 @@ mod tests {
         // expired, wrong type, other key, tampered payload, garbage
         assert!(k.verify(t.expose(), TokenType::Access, 100_000).is_err());
         assert!(k.verify(t.expose(), TokenType::Refresh, 0).is_err());
-        assert!(TokenKeys::generate()
-            .verify(t.expose(), TokenType::Access, 0)
-            .is_err());
+        assert!(
+            TokenKeys::generate()
+                .verify(t.expose(), TokenType::Access, 0)
+                .is_err()
+        );
         let mut parts: Vec<String> = t.expose().split('.').map(String::from).collect();
         let mut c2 = claims(TokenType::Access, 100);
         c2.aud = "evil@b.io".into();

@@ -3,7 +3,7 @@
 
 use clap::{Parser, Subcommand};
 use identityd::api::*;
-use identityd::client::{connect, ctx, IdentityClient};
+use identityd::client::{IdentityClient, connect, ctx};
 use identityd::transport::http::ToJson;
 
 #[derive(Parser)]

@@ -9,7 +9,7 @@ pub use outbox::{
     EnqueueError, Mail, Outbox, OutboxConfig, OutboxHandle, OutboxStartError, OutboxStats,
     ShutdownReport,
 };
-pub use templates::{render, Lang, MailKind, MailParams};
+pub use templates::{Lang, MailKind, MailParams, render};
 pub use transport::{MailTransport, TlsMode, TransportKind, TransportUrlError};
 
 /// The domain part of an e-mail address (after the last `@`), for log lines that must not carry

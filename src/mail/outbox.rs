@@ -8,15 +8,15 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use lettre::message::header::ContentType;
-use lettre::message::Mailbox;
 use lettre::Message;
+use lettre::message::Mailbox;
+use lettre::message::header::ContentType;
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
 use super::recipient_domain;
-use super::templates::{render, MailKind, MailParams};
+use super::templates::{MailKind, MailParams, render};
 use super::transport::{Active, MailTransport, Outgoing};
 
 /// A mail to send. `Debug` never shows the secret in `params`.

@@ -1,8 +1,8 @@
 //! The one source of time. Everything inside the process is milliseconds since the Unix epoch,
 //! read from an injectable [`Clock`] so tests can move time instead of sleeping.
 
-use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
 
 /// Milliseconds since the Unix epoch.
 pub type Millis = i64;

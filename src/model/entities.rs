@@ -1,7 +1,7 @@
 //! The persisted entities of a domain. These are both the in-memory state and (inside events
 //! and snapshots) the on-disk format, encoded with bincode 2's native derive.
 
-use super::clock::{iso, Millis};
+use super::clock::{Millis, iso};
 use crate::api::{self, Map};
 use crate::api::{
     Backend, DomainState as DomainStatus, MfaState, MfaType, RequiredAction, ResourceGroup,

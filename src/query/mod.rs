@@ -2,7 +2,7 @@
 
 use crate::api::*;
 use crate::model::clock::Millis;
-use crate::model::entities::{project_v1, User};
+use crate::model::entities::{User, project_v1};
 use crate::model::state::DomainState;
 
 /// v1 `list`: top-level fields become `eq` filters, then the query applies; default order is

@@ -1,6 +1,6 @@
 //! Domain.* (SYSTEM only).
 
-use super::{new_id, Service};
+use super::{Service, new_id};
 use crate::api::*;
 use crate::model::entities::Domain;
 use crate::model::events::Event;

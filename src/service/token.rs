@@ -2,7 +2,7 @@
 
 use super::Service;
 use crate::api::*;
-use crate::auth::token::{new_jti, Claims, TokenType, ISSUER};
+use crate::auth::token::{Claims, ISSUER, TokenType, new_jti};
 use crate::model::clock::Millis;
 use crate::model::entities::User;
 use crate::model::lockout::Begin;

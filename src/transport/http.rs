@@ -4,8 +4,8 @@
 
 use crate::api::*;
 use crate::service::Service;
-use actix_web::http::{header, StatusCode};
-use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
+use actix_web::http::{StatusCode, header};
+use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
 use futures::StreamExt;
 use serde::de::DeserializeOwned;
 use std::net::SocketAddr;

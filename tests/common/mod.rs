@@ -4,7 +4,7 @@
 
 use identityd::api::*;
 use identityd::auth::hasher::HashParams;
-use identityd::client::{connect, ctx, IdentityClient};
+use identityd::client::{IdentityClient, connect, ctx};
 use identityd::config::Config;
 use identityd::model::clock::ManualClock;
 use identityd::server::Server;
