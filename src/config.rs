@@ -35,6 +35,17 @@ pub struct Settings {
     /// Seconds between periodic snapshots; 0 disables the timer [default: 300]
     #[arg(long, env = "IDENTITYD_SNAPSHOT_INTERVAL")]
     pub snapshot_interval: Option<u64>,
+    /// Take a snapshot once this many bytes were logged since the last one [default: 268435456]
+    #[arg(long, env = "IDENTITYD_SNAPSHOT_LOG_BYTES")]
+    pub snapshot_log_bytes: Option<u64>,
+    /// Size at which a write-ahead log segment rolls over [default: 67108864]
+    #[arg(long, env = "IDENTITYD_WAL_SEGMENT_BYTES")]
+    pub wal_segment_bytes: Option<u64>,
+    /// On a damaged snapshot or log: fall back to the previous snapshot and truncate the log at the
+    /// first bad record (cut bytes are kept beside the file) instead of refusing to start
+    #[arg(long, env = "IDENTITYD_REPAIR", num_args = 0..=1, default_missing_value = "true")]
+    #[serde(default)]
+    pub repair: Option<bool>,
     /// Mail transport: smtp://[user:pass@]host:port, file://DIR, log, none [default: file://<data-dir>/mail]
     #[arg(long, env = "IDENTITYD_MAIL")]
     pub mail: Option<String>,
@@ -103,6 +114,9 @@ impl Settings {
             system_key_file,
             fsync,
             snapshot_interval,
+            snapshot_log_bytes,
+            wal_segment_bytes,
+            repair,
             mail,
             log_format,
             workers,
@@ -129,9 +143,12 @@ pub struct Config {
     pub http_addr: Option<SocketAddr>,
     pub system_key_file: PathBuf,
     pub fsync: FsyncPolicy,
-    /// `None`: keep everything in memory only (tests and benchmarks of the in-memory path).
+    /// false: keep everything in memory only (benchmarks of the in-memory path).
     pub durable: bool,
     pub snapshot_interval_s: u64,
+    pub snapshot_log_bytes: u64,
+    pub wal_segment_bytes: u64,
+    pub repair: bool,
     pub mail: String,
     pub json_logs: bool,
     pub workers: usize,
@@ -156,6 +173,9 @@ impl Config {
             fsync: FsyncPolicy::Always,
             durable: true,
             snapshot_interval_s: 300,
+            snapshot_log_bytes: 256 << 20,
+            wal_segment_bytes: 64 << 20,
+            repair: false,
             json_logs: false,
             workers: 1,
             hash_threads: std::thread::available_parallelism().map_or(2, |n| n.get()),
@@ -197,6 +217,14 @@ impl Config {
         if let Some(v) = s.snapshot_interval {
             c.snapshot_interval_s = v;
         }
+        if let Some(v) = s.snapshot_log_bytes {
+            c.snapshot_log_bytes = v.max(1 << 20);
+        }
+        if let Some(v) = s.wal_segment_bytes {
+            anyhow::ensure!(v >= 4096, "--wal-segment-bytes must be at least 4096");
+            c.wal_segment_bytes = v;
+        }
+        c.repair = s.repair.unwrap_or(false);
         if let Some(v) = s.mail {
             c.mail = v;
         }

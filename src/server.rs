@@ -4,6 +4,7 @@
 
 use crate::actor::persist::PersistHandle;
 use crate::actor::registry::Registry;
+use crate::actor::snapshot::Snapshotter;
 use crate::auth::caller::Authn;
 use crate::auth::hasher::HashPool;
 use crate::auth::syskey::SystemKey;
@@ -11,6 +12,8 @@ use crate::auth::token::TokenKeys;
 use crate::config::Config;
 use crate::model::clock::Clock;
 use crate::service::Service;
+use crate::store::WalOptions;
+use crate::store::recovery::recover;
 use crate::transport;
 use anyhow::Context as _;
 use std::net::SocketAddr;
@@ -35,6 +38,11 @@ impl Server {
     pub fn start(config: Config, clock: Arc<dyn Clock>) -> anyhow::Result<Server> {
         std::fs::create_dir_all(&config.data_dir)
             .with_context(|| format!("creating data dir {}", config.data_dir.display()))?;
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let _ =
+                std::fs::set_permissions(&config.data_dir, std::fs::Permissions::from_mode(0o700));
+        }
         let (ready_tx, ready_rx) = std::sync::mpsc::channel::<anyhow::Result<Ready>>();
         let (stop_tx, stop_rx) = oneshot::channel();
         let thread = std::thread::Builder::new()
@@ -107,10 +115,23 @@ async fn run(
     let _ = stop.await;
     tracing::info!("shutting down");
     started.rpc_task.abort();
-    if let Some(h) = started.http_server {
+    if let Some(h) = &started.http_server {
         h.stop(true).await;
     }
+    started.snapshot_task.abort();
+    if config_durable(&started) {
+        // A final snapshot makes the next start fast; the log is synced by it.
+        started
+            .service
+            .snapshot_now()
+            .await
+            .map_err(|e| anyhow::anyhow!("final snapshot: {}", e.message))?;
+    }
     Ok(())
+}
+
+fn config_durable(s: &Started) -> bool {
+    s.service.registry().persist().is_durable()
 }
 
 struct Started {
@@ -118,6 +139,8 @@ struct Started {
     http: Option<SocketAddr>,
     rpc_task: tokio::task::JoinHandle<()>,
     http_server: Option<actix_web::dev::ServerHandle>,
+    snapshot_task: tokio::task::JoinHandle<()>,
+    service: Service,
 }
 
 async fn start_inner(config: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<Started> {
@@ -141,7 +164,23 @@ async fn start_inner(config: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<S
         // The arbiter thread lives as long as the system.
         std::mem::forget(a);
     }
-    let persist = PersistHandle::memory();
+    let (persist, recovered, snapshotter) = if config.durable {
+        let dir = config.data_dir.clone();
+        let opts = WalOptions {
+            segment_bytes: config.wal_segment_bytes,
+            preallocate: true,
+        };
+        let repair = config.repair;
+        // Recovery reads and decodes files: keep it off the actor thread.
+        let r = tokio::task::spawn_blocking(move || recover(&dir, opts, repair))
+            .await
+            .context("recovery thread")??;
+        let snapshotter = Arc::new(Snapshotter::new(config.data_dir.clone(), r.snapshot_lsn));
+        let persist = PersistHandle::start(Box::new(r.wal), config.fsync)?;
+        (persist, Some((r.domains, r.tombstones)), Some(snapshotter))
+    } else {
+        (PersistHandle::memory(), None, None)
+    };
     let registry = Registry::new(
         persist,
         clock.clone(),
@@ -149,8 +188,26 @@ async fn start_inner(config: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<S
         config.mailbox,
         arbiters,
     );
+    if let Some((domains, tombstones)) = recovered {
+        registry.add_tombstones(tombstones);
+        for d in domains {
+            registry.spawn(d);
+        }
+    }
     let authn = Authn { system_key, tokens };
-    let service = Service::new(registry, authn, hasher, clock, config.service.clone());
+    let service = Service::new(
+        registry,
+        authn,
+        hasher,
+        clock,
+        config.service.clone(),
+        snapshotter,
+    );
+    let snapshot_task = tokio::spawn(snapshot_timer(
+        service.clone(),
+        config.snapshot_interval_s,
+        config.snapshot_log_bytes,
+    ));
 
     let listener = transport::tarpc::bind(config.rpc_addr)
         .await
@@ -174,5 +231,30 @@ async fn start_inner(config: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<S
         http,
         rpc_task,
         http_server,
+        snapshot_task,
+        service,
     })
+}
+
+/// Takes a snapshot every `interval_s` seconds (0: never by time) and whenever more than
+/// `log_bytes` were logged since the last one (checked every few seconds).
+async fn snapshot_timer(service: Service, interval_s: u64, log_bytes: u64) {
+    let tick = std::time::Duration::from_secs(if interval_s == 0 {
+        5
+    } else {
+        interval_s.clamp(1, 5)
+    });
+    let mut last = std::time::Instant::now();
+    loop {
+        tokio::time::sleep(tick).await;
+        let by_time = interval_s > 0 && last.elapsed().as_secs() >= interval_s;
+        let by_size = match service.log_bytes_since_snapshot().await {
+            Some(b) => b >= log_bytes,
+            None => return,
+        };
+        if by_time || by_size {
+            let _ = service.snapshot_now().await;
+            last = std::time::Instant::now();
+        }
+    }
 }

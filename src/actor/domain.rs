@@ -8,7 +8,7 @@ use crate::api::{ApiError, ApiResult};
 use crate::model::clock::{Clock, Millis};
 use crate::model::events::{Event, RECORD_VERSION, Record};
 use crate::model::lockout::{Lockout, LockoutPolicy};
-use crate::model::state::DomainState;
+use crate::model::state::{DomainImage, DomainState};
 use actix::prelude::*;
 use std::sync::Arc;
 
@@ -112,14 +112,14 @@ impl<R: Send + 'static> Handler<Exec<R>> for DomainActor {
     }
 }
 
-/// Clones the state (for snapshots) without stopping the actor for longer than the copy.
-pub struct CloneState;
-impl Message for CloneState {
-    type Result = DomainState;
+/// Copies the persisted part of the state (for snapshots): the actor stops only for the copy.
+pub struct TakeImage;
+impl Message for TakeImage {
+    type Result = Option<DomainImage>;
 }
-impl Handler<CloneState> for DomainActor {
-    type Result = MessageResult<CloneState>;
-    fn handle(&mut self, _: CloneState, _: &mut Self::Context) -> Self::Result {
-        MessageResult(self.state.clone())
+impl Handler<TakeImage> for DomainActor {
+    type Result = MessageResult<TakeImage>;
+    fn handle(&mut self, _: TakeImage, _: &mut Self::Context) -> Self::Result {
+        MessageResult((!self.state.deleted).then(|| self.state.image()))
     }
 }

@@ -3,3 +3,4 @@
 pub mod domain;
 pub mod persist;
 pub mod registry;
+pub mod snapshot;

@@ -40,6 +40,33 @@ pub trait Log: Send + 'static {
     fn flush(&mut self) -> Result<(), String>;
     /// flush + fdatasync.
     fn sync(&mut self) -> Result<(), String>;
+    /// LSN of the last appended record.
+    fn last_lsn(&self) -> u64;
+    /// Approximate bytes logged after `lsn` (to trigger snapshots by log size).
+    fn bytes_since(&self, lsn: u64) -> u64;
+    /// Deletes log files wholly covered by a durable snapshot at `lsn`.
+    fn remove_upto(&mut self, lsn: u64) -> Result<(), String>;
+}
+
+impl Log for crate::store::Wal {
+    fn append(&mut self, payload: &[u8]) -> Result<u64, String> {
+        crate::store::Wal::append(self, payload).map_err(|e| e.to_string())
+    }
+    fn flush(&mut self) -> Result<(), String> {
+        crate::store::Wal::flush(self).map_err(|e| e.to_string())
+    }
+    fn sync(&mut self) -> Result<(), String> {
+        crate::store::Wal::sync(self).map_err(|e| e.to_string())
+    }
+    fn last_lsn(&self) -> u64 {
+        crate::store::Wal::last_lsn(self)
+    }
+    fn bytes_since(&self, lsn: u64) -> u64 {
+        crate::store::Wal::bytes_since(self, lsn)
+    }
+    fn remove_upto(&mut self, lsn: u64) -> Result<(), String> {
+        crate::store::Wal::remove_segments_upto(self, lsn).map_err(|e| e.to_string())
+    }
 }
 
 /// Work that runs on the persistence thread with the log.

@@ -17,6 +17,8 @@ pub struct Registry {
     domains: DashMap<String, Addr<DomainActor>>,
     /// name → domain_id
     names: DashMap<String, String>,
+    /// Ids of deleted domains, kept in snapshots so recovery can skip their log records.
+    tombstones: DashMap<String, ()>,
     persist: PersistHandle,
     clock: Arc<dyn Clock>,
     policy: LockoutPolicy,
@@ -42,6 +44,7 @@ impl Registry {
         Registry {
             domains: DashMap::new(),
             names: DashMap::new(),
+            tombstones: DashMap::new(),
             persist,
             clock,
             policy,
@@ -93,8 +96,22 @@ impl Registry {
         self.domains.get(domain_id).map(|a| a.clone())
     }
 
+    /// Unregisters a deleted domain and remembers its id.
     pub fn remove(&self, domain_id: &str) -> Option<Addr<DomainActor>> {
+        self.tombstones.insert(domain_id.to_owned(), ());
         self.domains.remove(domain_id).map(|(_, a)| a)
+    }
+
+    pub fn add_tombstones(&self, ids: impl IntoIterator<Item = String>) {
+        for id in ids {
+            self.tombstones.insert(id, ());
+        }
+    }
+
+    pub fn tombstones(&self) -> Vec<String> {
+        let mut v: Vec<String> = self.tombstones.iter().map(|e| e.key().clone()).collect();
+        v.sort();
+        v
     }
 
     pub fn domain_ids(&self) -> Vec<String> {

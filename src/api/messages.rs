@@ -225,3 +225,18 @@ pub struct PublicKeyInfo {
     /// The Ed25519 verification key as a JWK (JSON text).
     pub public_key: String,
 }
+
+// ---------------------------------------------------------------------------------------------
+// System
+
+/// A snapshot taken by `system_snapshot`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SnapshotInfo {
+    pub path: String,
+    /// The write-ahead log position it covers.
+    pub lsn: u64,
+    pub domains: u64,
+    pub users: u64,
+    pub max_copy_ms: u64,
+    pub total_ms: u64,
+}

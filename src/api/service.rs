@@ -32,6 +32,8 @@ macro_rules! with_methods {
             token_issue(IssueTokenRequest) -> TokenInfo = "/identity/v2/token/issue";
             token_refresh(RefreshTokenRequest) -> TokenInfo = "/identity/v2/token/refresh";
             token_public_key(Empty) -> PublicKeyInfo = "/identity/v2/token/public-key";
+
+            system_snapshot(Empty) -> SnapshotInfo = "/identity/v2/system/snapshot";
         }
     };
 }

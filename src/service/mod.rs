@@ -4,10 +4,12 @@
 //! of `model::rules` decide and the events they produce are applied and persisted.
 
 mod domain;
+mod system;
 mod token;
 mod user;
 
 use crate::actor::registry::Registry;
+use crate::actor::snapshot::Snapshotter;
 use crate::auth::caller::Authn;
 use crate::auth::hasher::HashPool;
 use crate::model::clock::{Clock, Millis};
@@ -46,6 +48,8 @@ struct Inner {
     hasher: HashPool,
     clock: Arc<dyn Clock>,
     cfg: ServiceConfig,
+    /// Present when the server persists (absent in memory-only mode).
+    snapshotter: Option<Arc<Snapshotter>>,
 }
 
 impl Service {
@@ -55,6 +59,7 @@ impl Service {
         hasher: HashPool,
         clock: Arc<dyn Clock>,
         cfg: ServiceConfig,
+        snapshotter: Option<Arc<Snapshotter>>,
     ) -> Self {
         Service {
             inner: Arc::new(Inner {
@@ -63,6 +68,7 @@ impl Service {
                 hasher,
                 clock,
                 cfg,
+                snapshotter,
             }),
         }
     }

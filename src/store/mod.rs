@@ -89,6 +89,7 @@
 
 mod error;
 mod frame;
+pub mod recovery;
 mod segment;
 mod snapshot;
 mod verify;
@@ -128,4 +129,17 @@ pub(crate) fn unique_path(base: PathBuf) -> PathBuf {
         }
         n += 1;
     }
+}
+
+/// Creates (or truncates) a file readable by its owner only: log records and snapshots hold
+/// password hashes and codes' HMACs.
+pub(crate) fn create_private(path: &std::path::Path) -> std::io::Result<std::fs::File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)
 }

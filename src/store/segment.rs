@@ -82,13 +82,7 @@ pub(crate) fn create_segment(
 ) -> Result<(File, PathBuf, u64)> {
     let path = dir.join(segment_name(first_lsn));
     let tmp = dir.join(format!("{}.tmp", segment_name(first_lsn)));
-    let file = OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .open(&tmp)
-        .map_err(io_err(&tmp))?;
+    let file = super::create_private(&tmp).map_err(io_err(&tmp))?;
     let header = encode_segment_header(first_lsn);
     file.write_all_at(&header, 0).map_err(io_err(&tmp))?;
     let mut len = SEGMENT_HEADER_LEN as u64;
@@ -115,7 +109,7 @@ pub(crate) fn save_and_truncate(
     save_end: usize,
 ) -> Result<PathBuf> {
     let saved = unique_path(PathBuf::from(format!("{}.torn-{offset}", path.display())));
-    let mut f = File::create(&saved).map_err(io_err(&saved))?;
+    let mut f = super::create_private(&saved).map_err(io_err(&saved))?;
     f.write_all(&data[offset..save_end.max(offset)])
         .map_err(io_err(&saved))?;
     f.sync_all().map_err(io_err(&saved))?;

@@ -141,7 +141,7 @@ fn write_tmp(
     lsn: u64,
     writer_fn: impl FnOnce(&mut dyn Write) -> io::Result<()>,
 ) -> Result<()> {
-    let file = File::create(tmp).map_err(io_err(tmp))?;
+    let file = super::create_private(tmp).map_err(io_err(tmp))?;
     let mut w = CrcWriter {
         inner: BufWriter::with_capacity(1 << 20, file),
         crc: 0,

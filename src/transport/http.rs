@@ -28,7 +28,7 @@ macro_rules! plain_json {
         }
     )*};
 }
-plain_json!(Empty, DomainInfo, DomainsInfo, PublicKeyInfo);
+plain_json!(Empty, DomainInfo, DomainsInfo, PublicKeyInfo, SnapshotInfo);
 
 impl ToJson for UserInfo {
     fn to_json(&self) -> serde_json::Value {

@@ -26,6 +26,8 @@ pub fn test_config(dir: &std::path::Path) -> Config {
     c.http_addr = Some("127.0.0.1:0".parse().unwrap());
     c.hash_params = HashParams::insecure_fast();
     c.hash_threads = 2;
+    // Small segments: no 64 MiB preallocation per test server, and rolls get exercised.
+    c.wal_segment_bytes = 1 << 20;
     c
 }
 

@@ -1,0 +1,114 @@
+//! Taking snapshots: read the log's last LSN (after a sync, so everything up to it is durable
+//! and applied), copy each domain actor's image (each actor pauses only for its own copy),
+//! encode and write the snapshot file on a separate thread, then delete the log segments and
+//! older snapshots it makes redundant.
+
+use super::domain::TakeImage;
+use super::registry::Registry;
+use crate::store::recovery::{SNAPSHOT_IMAGE_VERSION, SnapshotImage, bincode_config};
+use crate::store::{prune_snapshots, write_snapshot_from};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Instant;
+
+/// Snapshots kept on disk (the newest, and one to fall back to with `--repair`).
+pub const SNAPSHOTS_KEPT: usize = 2;
+
+#[derive(Debug, Clone)]
+pub struct SnapshotReport {
+    pub path: PathBuf,
+    pub lsn: u64,
+    pub domains: usize,
+    pub users: usize,
+    /// Time the slowest actor was paused copying its image.
+    pub max_copy_ms: u64,
+    pub total_ms: u64,
+}
+
+pub struct Snapshotter {
+    dir: PathBuf,
+    last_lsn: AtomicU64,
+    running: tokio::sync::Mutex<()>,
+}
+
+impl Snapshotter {
+    pub fn new(dir: PathBuf, last_lsn: u64) -> Self {
+        Snapshotter {
+            dir,
+            last_lsn: AtomicU64::new(last_lsn),
+            running: tokio::sync::Mutex::new(()),
+        }
+    }
+
+    /// LSN covered by the newest snapshot.
+    pub fn last_lsn(&self) -> u64 {
+        self.last_lsn.load(Ordering::Relaxed)
+    }
+
+    /// Takes a snapshot now (one at a time).
+    pub async fn take(&self, reg: &Registry) -> Result<SnapshotReport, String> {
+        let _guard = self.running.lock().await;
+        let started = Instant::now();
+        let persist = reg.persist().clone();
+        let lsn = persist
+            .with_log(|log| log.last_lsn())
+            .await
+            .ok_or("the persistence actor is not running")?;
+        let mut domains = Vec::new();
+        let mut max_copy_ms = 0;
+        for id in reg.domain_ids() {
+            let Some(addr) = reg.get(&id) else { continue };
+            let t = Instant::now();
+            if let Ok(Some(img)) = addr.send(TakeImage).await {
+                max_copy_ms = max_copy_ms.max(t.elapsed().as_millis() as u64);
+                domains.push(img);
+            }
+        }
+        let users = domains.iter().map(|d| d.users.len()).sum();
+        let n_domains = domains.len();
+        let image = SnapshotImage {
+            version: SNAPSHOT_IMAGE_VERSION,
+            covered_lsn: lsn,
+            domains,
+            tombstones: reg.tombstones(),
+        };
+        let dir = self.dir.clone();
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        std::thread::Builder::new()
+            .name("snapshot".into())
+            .spawn(move || {
+                let r = write_snapshot_from(&dir, lsn, |w| {
+                    use std::io::Write as _;
+                    let mut buffered = std::io::BufWriter::with_capacity(1 << 20, w);
+                    bincode::encode_into_std_write(&image, &mut buffered, bincode_config())
+                        .map_err(std::io::Error::other)?;
+                    buffered.flush()
+                })
+                .and_then(|path| prune_snapshots(&dir, SNAPSHOTS_KEPT).map(|_| path));
+                let _ = tx.send(r);
+            })
+            .map_err(|e| e.to_string())?;
+        let path = rx
+            .await
+            .map_err(|_| "the snapshot thread stopped".to_string())?
+            .map_err(|e| e.to_string())?;
+        // The snapshot is durable: older log segments are now redundant.
+        match persist.with_log(move |log| log.remove_upto(lsn)).await {
+            Some(Err(e)) => tracing::warn!(error = %e, "could not delete old log segments"),
+            None => return Err("the persistence actor is not running".into()),
+            Some(Ok(())) => {}
+        }
+        self.last_lsn.store(lsn, Ordering::Relaxed);
+        let report = SnapshotReport {
+            path,
+            lsn,
+            domains: n_domains,
+            users,
+            max_copy_ms,
+            total_ms: started.elapsed().as_millis() as u64,
+        };
+        tracing::info!(path = %report.path.display(), lsn, domains = n_domains, users,
+            max_copy_ms, total_ms = report.total_ms, "snapshot written");
+        Ok(report)
+    }
+}
