@@ -141,9 +141,34 @@ struct Started {
     http_server: Option<actix_web::dev::ServerHandle>,
     snapshot_task: tokio::task::JoinHandle<()>,
     service: Service,
+    _lock: Option<std::fs::File>,
+}
+
+/// Takes the data dir's lock file: one process per data dir (a second writer would corrupt the
+/// log). Held for as long as the returned file is open.
+pub fn lock_data_dir(dir: &std::path::Path) -> anyhow::Result<std::fs::File> {
+    let path = dir.join("LOCK");
+    let f = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .with_context(|| format!("opening {}", path.display()))?;
+    f.try_lock().map_err(|_| {
+        anyhow::anyhow!(
+            "data dir {} is in use by another identityd process",
+            dir.display()
+        )
+    })?;
+    Ok(f)
 }
 
 async fn start_inner(config: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<Started> {
+    let lock = if config.durable {
+        Some(lock_data_dir(&config.data_dir)?)
+    } else {
+        None
+    };
     let (system_key, created) = SystemKey::load_or_create(&config.system_key_file)
         .with_context(|| format!("system key {}", config.system_key_file.display()))?;
     if created {
@@ -233,6 +258,7 @@ async fn start_inner(config: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<S
         http_server,
         snapshot_task,
         service,
+        _lock: lock,
     })
 }
 

@@ -5,14 +5,10 @@
 
 use super::domain::TakeImage;
 use super::registry::Registry;
-use crate::store::recovery::{SNAPSHOT_IMAGE_VERSION, SnapshotImage, bincode_config};
-use crate::store::{prune_snapshots, write_snapshot_from};
+use crate::store::recovery::{SNAPSHOT_IMAGE_VERSION, SnapshotImage, write_image};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
-
-/// Snapshots kept on disk (the newest, and one to fall back to with `--repair`).
-pub const SNAPSHOTS_KEPT: usize = 2;
 
 #[derive(Debug, Clone)]
 pub struct SnapshotReport {
@@ -27,6 +23,8 @@ pub struct SnapshotReport {
 
 pub struct Snapshotter {
     dir: PathBuf,
+    /// LSN of the newest snapshot. When a new one is written, log segments are deleted only up
+    /// to this (the then previous snapshot), so falling back to it (`--repair`) loses nothing.
     last_lsn: AtomicU64,
     running: tokio::sync::Mutex<()>,
 }
@@ -77,23 +75,19 @@ impl Snapshotter {
         std::thread::Builder::new()
             .name("snapshot".into())
             .spawn(move || {
-                let r = write_snapshot_from(&dir, lsn, |w| {
-                    use std::io::Write as _;
-                    let mut buffered = std::io::BufWriter::with_capacity(1 << 20, w);
-                    bincode::encode_into_std_write(&image, &mut buffered, bincode_config())
-                        .map_err(std::io::Error::other)?;
-                    buffered.flush()
-                })
-                .and_then(|path| prune_snapshots(&dir, SNAPSHOTS_KEPT).map(|_| path));
-                let _ = tx.send(r);
+                let _ = tx.send(write_image(&dir, &image));
             })
             .map_err(|e| e.to_string())?;
         let path = rx
             .await
             .map_err(|_| "the snapshot thread stopped".to_string())?
             .map_err(|e| e.to_string())?;
-        // The snapshot is durable: older log segments are now redundant.
-        match persist.with_log(move |log| log.remove_upto(lsn)).await {
+        // The snapshot is durable: segments older than the previous snapshot are now redundant.
+        let keep_from = self.last_lsn.load(Ordering::Relaxed);
+        match persist
+            .with_log(move |log| log.remove_upto(keep_from))
+            .await
+        {
             Some(Err(e)) => tracing::warn!(error = %e, "could not delete old log segments"),
             None => return Err("the persistence actor is not running".into()),
             Some(Ok(())) => {}

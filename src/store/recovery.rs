@@ -2,12 +2,13 @@
 //! snapshot files. Recovery loads the newest valid snapshot, then replays every log record after
 //! the LSN it covers through the same `DomainState::apply` as live writes.
 
-use super::{StoreError, Wal, WalOptions, load_snapshot};
+use super::{StoreError, Wal, WalOptions, load_snapshot, prune_snapshots, write_snapshot_from};
 use crate::model::events::{Event, Record};
 use crate::model::state::{DomainImage, DomainState};
 use bincode::{Decode, Encode};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
+use std::path::PathBuf;
 use std::time::Instant;
 
 /// Format version of [`SnapshotImage`].
@@ -151,4 +152,37 @@ fn replay(
             domain_id: r.domain_id.clone(),
         }),
     }
+}
+
+/// Snapshots kept on disk: the newest, and the previous one to fall back to with `--repair`.
+pub const SNAPSHOTS_KEPT: usize = 2;
+
+/// Encodes `image` straight into a new snapshot file (checksummed, fsynced, renamed), then keeps
+/// only the newest [`SNAPSHOTS_KEPT`] snapshots.
+pub fn write_image(dir: &Path, image: &SnapshotImage) -> Result<PathBuf, StoreError> {
+    let path = write_snapshot_from(dir, image.covered_lsn, |w| {
+        use std::io::Write as _;
+        let mut buffered = std::io::BufWriter::with_capacity(1 << 20, w);
+        bincode::encode_into_std_write(image, &mut buffered, bincode_config())
+            .map_err(std::io::Error::other)?;
+        buffered.flush()
+    })?;
+    prune_snapshots(dir, SNAPSHOTS_KEPT)?;
+    Ok(path)
+}
+
+/// `identityd snapshot --offline`: recovers a data dir (as startup would) and writes a snapshot
+/// covering everything in it. The caller holds the data dir's lock.
+pub fn snapshot_offline(dir: &Path, opts: WalOptions) -> Result<(PathBuf, u64), RecoveryError> {
+    let r = recover(dir, opts, false)?;
+    let mut wal = r.wal;
+    let image = SnapshotImage {
+        version: SNAPSHOT_IMAGE_VERSION,
+        covered_lsn: wal.last_lsn(),
+        domains: r.domains.iter().map(DomainState::image).collect(),
+        tombstones: r.tombstones.into_iter().collect(),
+    };
+    let path = write_image(dir, &image)?;
+    wal.remove_segments_upto(r.snapshot_lsn)?;
+    Ok((path, image.covered_lsn))
 }

@@ -37,7 +37,11 @@ impl TestServer {
     }
 
     pub fn start_with(tweak: impl FnOnce(&mut Config)) -> TestServer {
-        let dir = tempfile::tempdir().unwrap();
+        Self::start_in(tempfile::tempdir().unwrap(), tweak)
+    }
+
+    /// Starts on an existing data dir (a restart).
+    pub fn start_in(dir: tempfile::TempDir, tweak: impl FnOnce(&mut Config)) -> TestServer {
         let mut config = test_config(dir.path());
         tweak(&mut config);
         let clock = ManualClock::new(T0);
@@ -159,4 +163,92 @@ pub fn user_req(domain_id: &str, user_id: &str) -> UserRequest {
         user_id: user_id.into(),
         domain_id: domain_id.into(),
     }
+}
+
+impl TestServer {
+    /// Stops the server cleanly and hands back its data dir.
+    pub fn stop(self) -> tempfile::TempDir {
+        self.server.stop().expect("clean stop");
+        self.dir
+    }
+}
+
+/// A real `identityd` process.
+pub struct Proc {
+    pub child: std::process::Child,
+    pub rpc: String,
+    pub http: String,
+}
+
+/// Starts the real binary on `dir` with tiny argon2 params and waits for its ready line.
+pub fn spawn_binary(dir: &std::path::Path, extra: &[&str]) -> Result<Proc, String> {
+    use std::io::BufRead;
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_identityd"));
+    cmd.args([
+        "serve",
+        "--rpc-addr",
+        "127.0.0.1:0",
+        "--http-addr",
+        "127.0.0.1:0",
+    ])
+    .arg("--data-dir")
+    .arg(dir)
+    .args(["--argon2-m-kib", "8", "--argon2-t", "1"])
+    .args(extra)
+    .env("IDENTITYD_LOG", "warn")
+    .stdout(std::process::Stdio::piped())
+    .stderr(std::process::Stdio::piped());
+    if !extra.contains(&"--wal-segment-bytes") {
+        cmd.args(["--wal-segment-bytes", "262144"]);
+    }
+    let mut child = cmd.spawn().map_err(|e| e.to_string())?;
+    let stdout = child.stdout.take().unwrap();
+    let mut line = String::new();
+    std::io::BufReader::new(stdout)
+        .read_line(&mut line)
+        .map_err(|e| e.to_string())?;
+    if !line.contains("ready") {
+        let status = child.wait().map_err(|e| e.to_string())?;
+        let mut err = String::new();
+        use std::io::Read;
+        child.stderr.take().unwrap().read_to_string(&mut err).ok();
+        return Err(format!("exit {status}: {err}"));
+    }
+    let field = |k: &str| {
+        line.split_whitespace()
+            .find_map(|w| w.strip_prefix(k))
+            .unwrap_or_default()
+            .to_owned()
+    };
+    Ok(Proc {
+        rpc: field("rpc="),
+        http: field("http="),
+        child,
+    })
+}
+
+impl Proc {
+    pub fn kill9(mut self) {
+        self.child.kill().unwrap();
+        self.child.wait().unwrap();
+    }
+    pub fn term(mut self) -> std::process::ExitStatus {
+        unsafe_free_sigterm(self.child.id());
+        self.child.wait().unwrap()
+    }
+}
+
+fn unsafe_free_sigterm(pid: u32) {
+    std::process::Command::new("kill")
+        .args(["-TERM", &pid.to_string()])
+        .status()
+        .unwrap();
+}
+
+pub fn system_key(dir: &std::path::Path) -> Credential {
+    Credential::bearer(
+        std::fs::read_to_string(dir.join("system.key"))
+            .unwrap()
+            .trim(),
+    )
 }
