@@ -125,7 +125,8 @@ async fn sigkill_at_random_moments_loses_no_acknowledged_write() {
         let p = spawn_binary(dir.path(), &extra).unwrap();
         let c = connect(p.rpc.as_str()).await.unwrap();
         // Everything acknowledged before every earlier kill is here, exactly.
-        check(&c, &key, &d.id, &known.lock().unwrap().clone()).await;
+        let so_far = known.lock().unwrap().clone();
+        check(&c, &key, &d.id, &so_far).await;
 
         let mut writers = Vec::new();
         for w in 0..8 {
