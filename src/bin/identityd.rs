@@ -20,7 +20,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Run the server (tarpc on --rpc-addr, HTTP/JSON on --http-addr).
-    Serve(Settings),
+    Serve(Box<Settings>),
     /// Take a snapshot now: of a running server (over RPC, with the system key), or with
     /// --offline of a data dir no server is using.
     Snapshot(SnapshotArgs),
@@ -65,7 +65,7 @@ fn init_logs(json: bool) {
 fn main() {
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Serve(s) => serve(s),
+        Command::Serve(s) => serve(*s),
         Command::Snapshot(a) => snapshot(a),
         Command::VerifyData { data_dir } => verify_data(&data_dir),
     };
