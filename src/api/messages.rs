@@ -240,3 +240,48 @@ pub struct SnapshotInfo {
     pub max_copy_ms: u64,
     pub total_ms: u64,
 }
+
+/// v1 `stat`.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct UserStatQuery {
+    /// A StatisticsQuery (SPEC 7.3).
+    pub query: Value,
+    pub domain_id: String,
+}
+
+/// `stat` result: `{results}`, plus `total_count` only when `page.limit > 0`.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct StatInfo {
+    pub results: Vec<Value>,
+    pub total_count: Option<u64>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct FindSearch {
+    pub user_id: Option<String>,
+    pub keyword: Option<String>,
+}
+
+/// v1 `find`.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct FindUserQuery {
+    pub search: FindSearch,
+    pub domain_id: String,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct FindUserInfo {
+    pub user_id: String,
+    pub name: String,
+    pub email: String,
+    pub tags: Map,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct FindUsersInfo {
+    pub results: Vec<FindUserInfo>,
+    pub total_count: u64,
+}

@@ -27,6 +27,8 @@ macro_rules! with_methods {
             user_delete(UserRequest) -> Empty = "/identity/v1/user/delete";
             user_get(GetUserRequest) -> UserInfo = "/identity/v1/user/get";
             user_list(UserQuery) -> UsersInfo = "/identity/v1/user/list";
+            user_stat(UserStatQuery) -> StatInfo = "/identity/v1/user/stat";
+            user_find(FindUserQuery) -> FindUsersInfo = "/identity/v1/user/find";
             user_sync(UserRequest) -> UserInfo = "/identity/v1/user/sync";
 
             token_issue(IssueTokenRequest) -> TokenInfo = "/identity/v2/token/issue";

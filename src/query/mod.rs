@@ -1,93 +1,126 @@
-//! The query engine over a domain's in-memory users (SPEC section 7).
+//! The query engine over a domain's in-memory users: `Query` for `list` and `StatisticsQuery` for `stat` (SPEC section 7).
+//!
+//! Everything is validated when parsed ([`Query::parse`], [`StatQuery::parse`]); running never
+//! fails for a parsed `Query`. Matching allocates nothing per document: regexes are compiled,
+//! keyword words and `contain` needles lower-cased, datetimes parsed once per query, and
+//! `timediff` values resolved once per run.
 
-use crate::api::*;
-use crate::model::clock::Millis;
-use crate::model::entities::{User, project_v1};
-use crate::model::state::DomainState;
+mod cmp;
+mod doc;
+mod error;
+mod filter;
+mod group;
+mod parse;
+mod project;
+mod set;
+mod sort;
+mod stat;
+mod text;
+mod time;
+pub mod users;
 
-/// v1 `list`: top-level fields become `eq` filters, then the query applies; default order is
-/// name, then user_id.
-pub fn list_users(
-    s: &DomainState,
-    req: &UserQuery,
-    _now: Millis,
-    max: usize,
-) -> ApiResult<UsersInfo> {
-    let q = req.query.clone().unwrap_or(Value::Null);
-    for unsupported in ["filter", "filter_or", "keyword", "sort"] {
-        if q.get(unsupported).is_some() {
-            return Err(ApiError::new(
-                ErrorCode::DbQuery,
-                format!("Query is invalid. (reason = {unsupported} is not supported yet)"),
-            ));
+pub use cmp::{total_cmp, values_equal};
+pub use doc::Doc;
+pub use error::{QueryError, QueryErrorCode};
+pub use parse::Query;
+pub use project::project;
+pub use stat::{StatQuery, StatResult, run_stat};
+
+use sort::{SortKey, TopK};
+
+/// Engine settings that identityd fixes for users (see [`EngineConfig::default`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EngineConfig {
+    /// Sort keys (ascending) when the query gives none: `["name"]`.
+    pub default_sort: Vec<String>,
+    /// Always the last sort key, always ascending: `"user_id"`.
+    pub tie_break: String,
+    /// Fields searched by `keyword`: `["user_id", "name", "email"]`.
+    pub keyword_fields: Vec<String>,
+    /// Fields returned with `minimal`: `["user_id", "name", "state", "user_type"]`.
+    pub minimal_fields: Vec<String>,
+    /// Fields always kept by `only`/`minimal`: `["user_id", "domain_id"]`.
+    pub key_fields: Vec<String>,
+    /// Row cap when no `page.limit > 0` is given (10,000); `0` means no cap.
+    pub max_list_results: usize,
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        let s = |v: &[&str]| v.iter().map(|x| (*x).to_owned()).collect();
+        EngineConfig {
+            default_sort: s(&["name"]),
+            tie_break: "user_id".to_owned(),
+            keyword_fields: s(&["user_id", "name", "email"]),
+            minimal_fields: s(&["user_id", "name", "state", "user_type"]),
+            key_fields: s(&["user_id", "domain_id"]),
+            max_list_results: 10_000,
         }
     }
-    let keep = |u: &User| {
-        req.user_id.as_ref().is_none_or(|v| *v == u.user_id)
-            && req.name.as_ref().is_none_or(|v| *v == u.name)
-            && req.state.is_none_or(|v| v == u.state)
-            && req.email.as_ref().is_none_or(|v| *v == u.email)
-            && req.user_type.is_none_or(|v| v == u.user_type)
-            && req.backend.is_none_or(|v| v == u.backend)
-    };
-    let matching: Vec<&User> = s
-        .by_name
-        .iter()
-        .filter_map(|(_, id)| s.users.get(id))
-        .filter(|u| keep(u))
-        .collect();
-    let total_count = matching.len() as u64;
-    let page = q.get("page");
-    let start = page
-        .and_then(|p| p.get("start"))
-        .and_then(Value::as_i64)
-        .unwrap_or(1)
-        .max(1) as usize;
-    let limit = page
-        .and_then(|p| p.get("limit"))
-        .and_then(Value::as_i64)
-        .unwrap_or(0)
-        .max(0) as usize;
-    let (skip, take) = if limit > 0 {
-        (start - 1, limit)
-    } else {
-        (0, max)
-    };
-    if q.get("count_only").and_then(Value::as_bool) == Some(true) {
-        return Ok(UsersInfo {
-            results: vec![],
-            total_count,
-        });
-    }
-    let fields: Option<Vec<String>> = if q.get("minimal").and_then(Value::as_bool) == Some(true) {
-        Some(
-            crate::model::entities::MINIMAL_FIELDS
-                .iter()
-                .map(|s| s.to_string())
-                .collect(),
-        )
-    } else {
-        q.get("only").and_then(Value::as_list).map(|l| {
-            l.iter()
-                .filter_map(Value::as_str)
-                .map(str::to_owned)
-                .collect()
-        })
-    };
-    let results = matching
-        .into_iter()
-        .skip(skip)
-        .take(take)
-        .map(|u| {
-            let info = u.info_v1(&s.domain.domain_id);
-            match &fields {
-                Some(f) => project_v1(info, f),
-                None => info,
-            }
-        })
-        .collect();
-    Ok(UsersInfo {
-        results,
-        total_count,
-    })
 }
+
+/// One page of [`run_query`] results.
+#[derive(Debug)]
+pub struct Page<'a, D> {
+    /// The documents of the page, in order (empty for `count_only`).
+    pub results: Vec<&'a D>,
+    /// All matches, before paging and before the `max_list_results` cap.
+    pub total_count: u64,
+}
+
+/// Filters (filter, `filter_or`, keyword), sorts (the query's keys or the default sort, then
+/// the tie-break ascending) and pages (1-based `start`, `limit` 0 = no paging; without paging
+/// at most `max_list_results` rows). Only the matching documents are ordered, and only the
+/// first `start - 1 + limit` of them are kept while scanning.
+pub fn run_query<'a, D: Doc>(
+    q: &Query,
+    docs: impl IntoIterator<Item = &'a D>,
+    now_ms: i64,
+    cfg: &EngineConfig,
+) -> Page<'a, D> {
+    let bound = q.filter.bind(now_ms, &cfg.keyword_fields);
+    let matched = docs.into_iter().filter(|d| bound.matches(*d));
+    if q.count_only() {
+        let n = matched.count();
+        return Page {
+            results: Vec::new(),
+            total_count: u64::try_from(n).unwrap_or(u64::MAX),
+        };
+    }
+    let (skip, end) = match q.page {
+        Some(p) if p.limit > 0 => (p.start - 1, (p.start - 1).saturating_add(p.limit)),
+        _ if cfg.max_list_results > 0 => (0, cfg.max_list_results),
+        _ => (0, usize::MAX),
+    };
+    let mut keys: Vec<SortKey> = if q.sort.is_empty() {
+        cfg.default_sort
+            .iter()
+            .map(|k| SortKey {
+                key: k.clone(),
+                desc: false,
+            })
+            .collect()
+    } else {
+        q.sort.clone()
+    };
+    keys.push(SortKey {
+        key: cfg.tie_break.clone(),
+        desc: false,
+    });
+    let mut top = TopK::new(&keys, end);
+    let mut total: u64 = 0;
+    for d in matched {
+        total += 1;
+        top.push(d);
+    }
+    let mut results = top.into_sorted();
+    results.drain(..skip.min(results.len()));
+    Page {
+        results,
+        total_count: total,
+    }
+}
+
+#[cfg(test)]
+#[path = "run_tests.rs"]
+mod tests;

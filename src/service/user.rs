@@ -264,12 +264,45 @@ impl Service {
 
     pub async fn user_list(&self, cred: Credential, req: UserQuery) -> ApiResult<UsersInfo> {
         let grant = self.grant(&cred, "list", &req.domain_id, None)?;
+        // The whole query is parsed and validated before it reaches the actor.
+        let q = crate::query::users::parse_list(&req)?;
         let max = self.inner.cfg.max_list_results;
-        let domain_id = req.domain_id.clone();
         self.registry()
-            .exec(&domain_id, move |ctx| {
+            .exec(&req.domain_id, move |ctx| {
                 guard(&grant, ctx.state())?;
-                crate::query::list_users(ctx.state(), &req, ctx.now, max)
+                Ok(crate::query::users::list_users(
+                    ctx.state(),
+                    &q,
+                    ctx.now,
+                    max,
+                ))
+            })
+            .await
+    }
+
+    pub async fn user_stat(&self, cred: Credential, req: UserStatQuery) -> ApiResult<StatInfo> {
+        let grant = self.grant(&cred, "stat", &req.domain_id, None)?;
+        let q = crate::query::StatQuery::parse(&req.query)?;
+        let max = self.inner.cfg.max_list_results;
+        self.registry()
+            .exec(&req.domain_id, move |ctx| {
+                guard(&grant, ctx.state())?;
+                crate::query::users::stat_users(ctx.state(), &q, ctx.now, max)
+            })
+            .await
+    }
+
+    pub async fn user_find(
+        &self,
+        cred: Credential,
+        req: FindUserQuery,
+    ) -> ApiResult<FindUsersInfo> {
+        let grant = self.grant(&cred, "find", &req.domain_id, None)?;
+        let max = self.inner.cfg.max_list_results;
+        self.registry()
+            .exec(&req.domain_id, move |ctx| {
+                guard(&grant, ctx.state())?;
+                crate::query::users::find_users(ctx.state(), &req.search, max)
             })
             .await
     }

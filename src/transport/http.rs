@@ -28,7 +28,28 @@ macro_rules! plain_json {
         }
     )*};
 }
-plain_json!(Empty, DomainInfo, DomainsInfo, PublicKeyInfo, SnapshotInfo);
+plain_json!(
+    Empty,
+    DomainInfo,
+    DomainsInfo,
+    PublicKeyInfo,
+    SnapshotInfo,
+    FindUsersInfo
+);
+
+impl ToJson for StatInfo {
+    fn to_json(&self) -> serde_json::Value {
+        let mut o = serde_json::Map::new();
+        o.insert(
+            "results".into(),
+            self.results.iter().map(Value::to_json).collect(),
+        );
+        if let Some(n) = self.total_count {
+            o.insert("total_count".into(), n.into());
+        }
+        serde_json::Value::Object(o)
+    }
+}
 
 impl ToJson for UserInfo {
     fn to_json(&self) -> serde_json::Value {
