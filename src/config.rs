@@ -49,6 +49,24 @@ pub struct Settings {
     /// Mail transport: smtp://[user:pass@]host:port, file://DIR, log, none [default: file://<data-dir>/mail]
     #[arg(long, env = "IDENTITYD_MAIL")]
     pub mail: Option<String>,
+    /// From: address of outgoing mail [default: identityd <no-reply@localhost>]
+    #[arg(long, env = "IDENTITYD_MAIL_FROM")]
+    pub mail_from: Option<String>,
+    /// Service name in mail subjects (`[<name>] …`) and the TOTP issuer [default: identityd]
+    #[arg(long, env = "IDENTITYD_SERVICE_NAME")]
+    pub service_name: Option<String>,
+    /// Web console base URL: reset mails link to <url>/reset-password?token=… (else they carry the token)
+    #[arg(long, env = "IDENTITYD_CONSOLE_URL")]
+    pub console_url: Option<String>,
+    /// What a password reset mails: access_token (a 24 h token for update_password) | password (a temporary password) [default: access_token]
+    #[arg(long, env = "IDENTITYD_RESET_MODE")]
+    pub reset_mode: Option<String>,
+    /// Seconds an e-mail verification code is valid [default: 3600]
+    #[arg(long, env = "IDENTITYD_EMAIL_CODE_TTL")]
+    pub email_code_ttl: Option<i64>,
+    /// Seconds an MFA code is valid [default: 300]
+    #[arg(long, env = "IDENTITYD_MFA_CODE_TTL")]
+    pub mfa_code_ttl: Option<i64>,
     /// Log format: text | json [default: text]
     #[arg(long, env = "IDENTITYD_LOG_FORMAT")]
     pub log_format: Option<String>,
@@ -118,6 +136,12 @@ impl Settings {
             wal_segment_bytes,
             repair,
             mail,
+            mail_from,
+            service_name,
+            console_url,
+            reset_mode,
+            email_code_ttl,
+            mfa_code_ttl,
             log_format,
             workers,
             hash_threads,
@@ -150,6 +174,11 @@ pub struct Config {
     pub wal_segment_bytes: u64,
     pub repair: bool,
     pub mail: String,
+    pub mail_from: String,
+    pub service_name: String,
+    pub console_url: Option<String>,
+    /// Retry schedule of the outbox (tests shorten it).
+    pub mail_backoff: std::time::Duration,
     pub json_logs: bool,
     pub workers: usize,
     pub hash_threads: usize,
@@ -167,6 +196,10 @@ impl Config {
         Config {
             system_key_file: data_dir.join("system.key"),
             mail: format!("file://{}", data_dir.join("mail").display()),
+            mail_from: "identityd <no-reply@localhost>".into(),
+            service_name: "identityd".into(),
+            console_url: None,
+            mail_backoff: std::time::Duration::from_secs(2),
             data_dir,
             rpc_addr: SocketAddr::from(([127, 0, 0, 1], 7700)),
             http_addr: Some(SocketAddr::from(([127, 0, 0, 1], 7701))),
@@ -227,6 +260,28 @@ impl Config {
         c.repair = s.repair.unwrap_or(false);
         if let Some(v) = s.mail {
             c.mail = v;
+        }
+        if let Some(v) = s.mail_from {
+            c.mail_from = v;
+        }
+        if let Some(v) = s.service_name {
+            anyhow::ensure!(!v.trim().is_empty(), "--service-name must not be empty");
+            c.service.otp_issuer = v.clone();
+            c.service_name = v;
+        }
+        c.console_url = s.console_url.filter(|u| !u.is_empty());
+        if let Some(v) = s.reset_mode {
+            c.service.reset_mode = v
+                .parse()
+                .map_err(|e: String| anyhow::anyhow!("--reset-mode: {e}"))?;
+        }
+        if let Some(v) = s.email_code_ttl {
+            anyhow::ensure!(v > 0, "--email-code-ttl must be positive");
+            c.service.email_code_ttl_s = v;
+        }
+        if let Some(v) = s.mfa_code_ttl {
+            anyhow::ensure!(v > 0, "--mfa-code-ttl must be positive");
+            c.service.mfa_code_ttl_s = v;
         }
         if let Some(v) = s.log_format {
             c.json_logs = match v.as_str() {

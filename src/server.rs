@@ -6,12 +6,16 @@ use crate::actor::persist::PersistHandle;
 use crate::actor::registry::Registry;
 use crate::actor::snapshot::Snapshotter;
 use crate::auth::caller::Authn;
+use crate::auth::codes::CodeKey;
 use crate::auth::hasher::HashPool;
 use crate::auth::syskey::SystemKey;
+use crate::auth::syskey::load_or_create_secret;
 use crate::auth::token::TokenKeys;
 use crate::config::Config;
+use crate::mail::{MailTransport, Outbox, OutboxConfig};
 use crate::model::clock::Clock;
 use crate::service::Service;
+use crate::service::{Mailer, Parts};
 use crate::store::WalOptions;
 use crate::store::recovery::recover;
 use crate::transport;
@@ -220,14 +224,32 @@ async fn start_inner(config: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<S
         }
     }
     let authn = Authn { system_key, tokens };
-    let service = Service::new(
-        registry,
-        authn,
+    let code_key = CodeKey::from_bytes(
+        load_or_create_secret(&config.data_dir.join("code.key")).context("code key")?,
+    );
+    let transport =
+        MailTransport::from_url(&config.mail).map_err(|e| anyhow::anyhow!("--mail: {e}"))?;
+    tracing::info!(mail = %transport.redacted_url(), "mail transport");
+    let outbox = Outbox::start(
+        transport,
+        OutboxConfig {
+            from: config.mail_from.clone(),
+            service_name: config.service_name.clone(),
+            base_backoff: config.mail_backoff,
+            max_backoff: config.mail_backoff * 60,
+            ..OutboxConfig::default()
+        },
+    )
+    .map_err(|e| anyhow::anyhow!("mail outbox: {e}"))?;
+    let parts = Parts {
         hasher,
         clock,
-        config.service.clone(),
+        cfg: config.service.clone(),
         snapshotter,
-    );
+        mailer: Mailer::new(Some(outbox), config.console_url.clone()),
+        code_key,
+    };
+    let service = Service::new(registry, authn, parts);
     let snapshot_task = tokio::spawn(snapshot_timer(
         service.clone(),
         config.snapshot_interval_s,

@@ -68,7 +68,12 @@ async fn full_lifecycle_of_a_user() {
         domain_id: d.id.clone(),
         only: None,
     };
-    let u = call!(c.user_get(ctx(), bearer(&t), g.clone())).unwrap();
+    // ENFORCE_MFA is pending, so the user's own token only reaches UserProfile.
+    assert_code!(
+        call!(c.user_get(ctx(), bearer(&t), g.clone())),
+        PermissionDenied
+    );
+    let u = call!(c.user_get(ctx(), d.admin.clone(), g.clone())).unwrap();
     assert_eq!(
         u.last_accessed_at.as_deref(),
         Some("2026-09-21T14:13:21.000Z")
@@ -76,16 +81,13 @@ async fn full_lifecycle_of_a_user() {
 
     call!(c.user_delete(ctx(), d.admin.clone(), user_req(&d.id, "ann@acme.io"))).unwrap();
     assert_code!(call!(c.user_get(ctx(), d.admin.clone(), g)), NotFound);
+    // The deleted user's token stops working, even for the self-service API it may reach.
+    let up = UpdatePasswordRequest {
+        new_password: "An0therPass".into(),
+        current_password: Some(PW.into()),
+    };
     assert_code!(
-        call!(c.user_get(
-            ctx(),
-            bearer(&t),
-            GetUserRequest {
-                user_id: "ann@acme.io".into(),
-                domain_id: d.id.clone(),
-                only: None
-            }
-        )),
+        call!(c.profile_update_password(ctx(), bearer(&t), up)),
         AuthenticateFailure
     );
 }

@@ -285,3 +285,91 @@ pub struct FindUsersInfo {
     pub results: Vec<FindUserInfo>,
     pub total_count: u64,
 }
+
+// ---------------------------------------------------------------------------------------------
+// E-mail verification, MFA (User v1)
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct VerifyEmailRequest {
+    pub user_id: String,
+    pub domain_id: String,
+    pub email: Option<String>,
+    /// Admins only: mark the address verified without a code.
+    pub force: Option<bool>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ConfirmEmailRequest {
+    pub user_id: String,
+    pub verify_code: Secret,
+    pub domain_id: String,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct EnableMfaRequest {
+    pub user_id: String,
+    /// `EMAIL` or `OTP`; anything else is ERROR_NOT_SUPPORTED_MFA_TYPE.
+    pub mfa_type: String,
+    /// EMAIL: `{"email": "..."}`.
+    pub options: Value,
+    pub domain_id: String,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct DisableMfaRequest {
+    pub user_id: String,
+    /// Admins only: disable at once, without a code.
+    pub force: Option<bool>,
+    pub domain_id: String,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ConfirmMfaRequest {
+    pub user_id: String,
+    pub verify_code: Secret,
+    pub domain_id: String,
+}
+
+// ---------------------------------------------------------------------------------------------
+// UserProfile v2
+
+/// `reset_password` (v2, +noauth).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct UserPasswordResetRequest {
+    pub user_id: String,
+    pub domain_id: String,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct UpdatePasswordRequest {
+    pub new_password: Secret,
+    pub current_password: Option<Secret>,
+}
+
+/// v2 UserInfo (UserProfile).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct ProfileInfo {
+    pub user_id: String,
+    pub name: String,
+    pub state: Option<UserState>,
+    pub email: String,
+    pub email_verified: bool,
+    pub auth_type: Option<Backend>,
+    pub role_id: Option<String>,
+    pub role_type: Option<RoleType>,
+    pub mfa: Option<MfaInfo>,
+    pub language: String,
+    pub timezone: String,
+    pub required_actions: Vec<RequiredAction>,
+    pub tags: Map,
+    pub domain_id: String,
+    pub created_at: String,
+    pub last_accessed_at: Option<String>,
+}

@@ -30,6 +30,15 @@ macro_rules! with_methods {
             user_stat(UserStatQuery) -> StatInfo = "/identity/v1/user/stat";
             user_find(FindUserQuery) -> FindUsersInfo = "/identity/v1/user/find";
             user_sync(UserRequest) -> UserInfo = "/identity/v1/user/sync";
+            user_verify_email(VerifyEmailRequest) -> Empty = "/identity/v1/user/verify-email";
+            user_confirm_email(ConfirmEmailRequest) -> UserInfo = "/identity/v1/user/confirm-email";
+            user_reset_password(UserRequest) -> Empty = "/identity/v1/user/reset-password";
+            user_enable_mfa(EnableMfaRequest) -> UserInfo = "/identity/v1/user/enable-mfa";
+            user_disable_mfa(DisableMfaRequest) -> UserInfo = "/identity/v1/user/disable-mfa";
+            user_confirm_mfa(ConfirmMfaRequest) -> UserInfo = "/identity/v1/user/confirm-mfa";
+
+            profile_update_password(UpdatePasswordRequest) -> ProfileInfo = "/identity/v2/user-profile/update-password";
+            profile_reset_password(UserPasswordResetRequest) -> Empty = "/identity/v2/user-profile/reset-password";
 
             token_issue(IssueTokenRequest) -> TokenInfo = "/identity/v2/token/issue";
             token_refresh(RefreshTokenRequest) -> TokenInfo = "/identity/v2/token/refresh";

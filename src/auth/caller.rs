@@ -84,6 +84,18 @@ impl Authn {
     }
 }
 
+impl Authn {
+    /// UserProfile (v2): any user's access token; the caller is the token's user (`aud`, `did`),
+    /// whatever the request says. `method` is checked against the `permissions` prefixes.
+    pub fn profile(&self, cred: &Credential, now: Millis, method: &str) -> ApiResult<Box<Claims>> {
+        match self.resolve(cred, now)? {
+            Caller::User(c) if c.allows(method) => Ok(c),
+            Caller::User(_) | Caller::System => Err(ApiError::permission_denied()),
+            Caller::Anonymous => Err(ApiError::authenticate()),
+        }
+    }
+}
+
 impl Grant {
     /// Re-checks a token grant against current state (run inside the domain actor).
     pub fn check_in(&self, s: &DomainState) -> ApiResult<()> {

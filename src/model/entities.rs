@@ -41,12 +41,42 @@ impl Domain {
     }
 }
 
+/// A user's MFA settings. v1 semantics: `enable_mfa` stores the type and options with state
+/// DISABLED and `pending = Enable`; `confirm_mfa` makes it ENABLED.
 #[derive(Clone, Debug, PartialEq, Encode, Decode)]
 pub struct Mfa {
     pub state: MfaState,
     pub mfa_type: Option<MfaType>,
     /// Public options (e.g. `email`); secrets are never stored here.
     pub options: Map,
+    /// The TOTP secret (OTP only) and the last time step accepted (never accepted twice).
+    pub totp: Option<TotpState>,
+    /// An enable or disable waiting for `confirm_mfa`.
+    pub pending: Option<MfaPending>,
+    /// Wrong codes left for a pending OTP confirmation (e-mail codes count their own).
+    pub otp_attempts_left: u8,
+    /// MFA was enabled to satisfy an admin's ENFORCE_MFA: disabling it puts the action back.
+    pub enforced: bool,
+}
+
+#[derive(Clone, Debug, PartialEq, Encode, Decode)]
+pub struct TotpState {
+    pub secret: crate::auth::totp::TotpSecret,
+    pub last_step: Option<u64>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Encode, Decode)]
+pub enum MfaPending {
+    Enable,
+    Disable,
+}
+
+/// A temporary password from a reset (PASSWORD mode) started without credentials: the old
+/// password keeps working until this one is first used or expires.
+#[derive(Clone, Debug, PartialEq, Encode, Decode)]
+pub struct TempPassword {
+    pub hash: PasswordHash,
+    pub expires_at: Millis,
 }
 
 #[derive(Clone, Debug, PartialEq, Encode, Decode)]
@@ -73,6 +103,9 @@ pub struct User {
     pub updated_at: Millis,
     /// Bumped on every password change; tokens carry it, so older tokens stop working.
     pub cred_version: u64,
+    /// Pending verification codes, at most one per purpose (keyed digests only).
+    pub codes: Vec<crate::auth::codes::StoredCode>,
+    pub temp_password: Option<TempPassword>,
 }
 
 impl User {
@@ -89,6 +122,27 @@ impl User {
         self.required_actions.retain(|x| *x != a);
     }
 
+    /// Takes the pending code of `purpose` out of the user (put it back with [`User::put_code`]).
+    pub fn take_code(
+        &mut self,
+        purpose: crate::auth::codes::CodePurpose,
+    ) -> Option<crate::auth::codes::StoredCode> {
+        let i = self.codes.iter().position(|c| c.purpose == purpose)?;
+        Some(self.codes.remove(i))
+    }
+
+    /// Stores a code, replacing any earlier one of the same purpose.
+    pub fn put_code(&mut self, code: crate::auth::codes::StoredCode) {
+        self.codes.retain(|c| c.purpose != code.purpose);
+        self.codes.push(code);
+    }
+
+    pub fn mfa_enabled(&self) -> bool {
+        self.mfa
+            .as_ref()
+            .is_some_and(|m| m.state == MfaState::Enabled)
+    }
+
     pub fn mfa_info(&self) -> api::MfaInfo {
         match &self.mfa {
             Some(m) => api::MfaInfo {
@@ -101,6 +155,28 @@ impl User {
                 mfa_type: None,
                 options: Map::new(),
             },
+        }
+    }
+
+    /// The v2 (UserProfile) UserInfo.
+    pub fn info_v2(&self, domain_id: &str) -> api::ProfileInfo {
+        api::ProfileInfo {
+            user_id: self.user_id.clone(),
+            name: self.name.clone(),
+            state: Some(self.state),
+            email: self.email.clone(),
+            email_verified: self.email_verified,
+            auth_type: Some(self.backend),
+            role_id: self.role_id.clone(),
+            role_type: Some(self.role_type),
+            mfa: Some(self.mfa_info()),
+            language: self.language.clone(),
+            timezone: self.timezone.clone(),
+            required_actions: self.required_actions.clone(),
+            tags: self.tags.clone(),
+            domain_id: domain_id.to_owned(),
+            created_at: iso(self.created_at),
+            last_accessed_at: self.last_accessed_at.map(iso),
         }
     }
 

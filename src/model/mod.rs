@@ -8,3 +8,4 @@ pub mod lockout;
 pub mod rules;
 pub mod state;
 pub mod validate;
+pub mod verification;

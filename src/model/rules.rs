@@ -108,6 +108,8 @@ pub fn build_user(nu: NewUser, now: Millis) -> ApiResult<User> {
         created_at: now,
         updated_at: now,
         cred_version: 0,
+        codes: Vec::new(),
+        temp_password: None,
     })
 }
 

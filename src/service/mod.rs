@@ -4,13 +4,19 @@
 //! of `model::rules` decide and the events they produce are applied and persisted.
 
 mod domain;
+mod mailer;
+mod profile;
 mod system;
 mod token;
 mod user;
+mod verify;
+
+pub use mailer::Mailer;
 
 use crate::actor::registry::Registry;
 use crate::actor::snapshot::Snapshotter;
 use crate::auth::caller::Authn;
+use crate::auth::codes::CodeKey;
 use crate::auth::hasher::HashPool;
 use crate::model::clock::{Clock, Millis};
 use std::sync::Arc;
@@ -23,6 +29,34 @@ pub struct ServiceConfig {
     pub refresh_ttl_s: i64,
     /// Rows a list without `page` returns at most.
     pub max_list_results: usize,
+    /// Lifetime of an e-mail verification code.
+    pub email_code_ttl_s: i64,
+    /// Lifetime of an MFA code (enable, disable, login).
+    pub mfa_code_ttl_s: i64,
+    /// What a password reset mails.
+    pub reset_mode: ResetMode,
+    /// Lifetime of the access token a reset mails (ACCESS_TOKEN mode).
+    pub reset_token_ttl_s: i64,
+    /// Issuer shown by authenticator apps (`otpauth://totp/<issuer>:<user>`).
+    pub otp_issuer: String,
+}
+
+/// SPEC 5.3: a reset mails a short-lived access token, or a temporary password.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ResetMode {
+    AccessToken,
+    Password,
+}
+
+impl std::str::FromStr for ResetMode {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "access_token" | "ACCESS_TOKEN" => Ok(ResetMode::AccessToken),
+            "password" | "PASSWORD" => Ok(ResetMode::Password),
+            _ => Err(format!("unknown reset mode {s:?} (access_token|password)")),
+        }
+    }
 }
 
 impl Default for ServiceConfig {
@@ -32,6 +66,11 @@ impl Default for ServiceConfig {
             max_access_ttl_s: 7 * 24 * 3600,
             refresh_ttl_s: 10800,
             max_list_results: 10_000,
+            email_code_ttl_s: 3600,
+            mfa_code_ttl_s: 300,
+            reset_mode: ResetMode::AccessToken,
+            reset_token_ttl_s: 24 * 3600,
+            otp_issuer: "identityd".into(),
         }
     }
 }
@@ -50,27 +89,39 @@ struct Inner {
     cfg: ServiceConfig,
     /// Present when the server persists (absent in memory-only mode).
     snapshotter: Option<Arc<Snapshotter>>,
+    mailer: Mailer,
+    /// Key of the HMAC that verification codes are stored as.
+    code_key: Arc<CodeKey>,
+}
+
+/// What the service needs besides the registry and authentication.
+pub struct Parts {
+    pub hasher: HashPool,
+    pub clock: Arc<dyn Clock>,
+    pub cfg: ServiceConfig,
+    pub snapshotter: Option<Arc<Snapshotter>>,
+    pub mailer: Mailer,
+    pub code_key: CodeKey,
 }
 
 impl Service {
-    pub fn new(
-        registry: Registry,
-        authn: Authn,
-        hasher: HashPool,
-        clock: Arc<dyn Clock>,
-        cfg: ServiceConfig,
-        snapshotter: Option<Arc<Snapshotter>>,
-    ) -> Self {
+    pub fn new(registry: Registry, authn: Authn, p: Parts) -> Self {
         Service {
             inner: Arc::new(Inner {
                 registry,
                 authn,
-                hasher,
-                clock,
-                cfg,
-                snapshotter,
+                hasher: p.hasher,
+                clock: p.clock,
+                cfg: p.cfg,
+                snapshotter: p.snapshotter,
+                mailer: p.mailer,
+                code_key: Arc::new(p.code_key),
             }),
         }
+    }
+
+    pub fn mailer(&self) -> &Mailer {
+        &self.inner.mailer
     }
 
     pub fn registry(&self) -> &Registry {

@@ -2,18 +2,30 @@
 
 use super::Service;
 use crate::api::*;
+use crate::auth::codes::generate_code;
 use crate::auth::token::{Claims, ISSUER, TokenType, new_jti};
+use crate::mail::MailKind;
 use crate::model::clock::Millis;
-use crate::model::entities::User;
+use crate::model::entities::{PasswordHash, User};
+use crate::model::events::Event;
 use crate::model::lockout::Begin;
 use crate::model::rules;
 use crate::model::validate;
+use crate::model::verification::{self as v, NewCode};
 
-/// Why a login attempt did not get to verify a password.
+/// How a login attempt starts.
 enum Start {
-    /// Verify against this hash (None: unknown user or no password — verify the dummy).
-    Verify(Option<crate::model::entities::PasswordHash>),
+    /// Verify against the password hash (None: unknown user or no password — verify the
+    /// dummy), then against a valid temporary password if there is one.
+    Verify(Option<PasswordHash>, Option<PasswordHash>),
     Blocked,
+}
+
+/// How a login attempt ends when the password matched.
+enum Login {
+    Done(Box<User>),
+    /// MFA is enabled and no code was given; for EMAIL, where the login code goes.
+    MfaRequired(Option<(String, String)>),
 }
 
 fn blocked() -> ApiError {
@@ -34,9 +46,11 @@ impl Service {
         validate::required("credentials.password", req.credentials.password.expose())?;
         let ttl = self.access_ttl(req.timeout)?;
         let uid = req.credentials.user_id.clone();
+        let uid_for_mail = uid.clone();
         let reg = self.registry();
 
-        // 1. Reserve the attempt (counted before the hash runs) and fetch the hash.
+        // 1. Reserve the attempt (counted before the hash runs) and fetch the hashes: the
+        //    password, and a temporary one from an anonymous reset while it is valid.
         let u2 = uid.clone();
         let start = reg
             .exec(&req.domain_id, move |ctx| {
@@ -44,16 +58,16 @@ impl Service {
                 if ctx.lockout.begin(&u2, ctx.now) == Begin::Blocked {
                     return Ok(Start::Blocked);
                 }
-                Ok(Start::Verify(
-                    ctx.state()
-                        .users
-                        .get(&u2)
-                        .and_then(|u| u.password_hash.clone()),
-                ))
+                let u = ctx.state().users.get(&u2);
+                let temp = u
+                    .and_then(|u| u.temp_password.as_ref())
+                    .filter(|t| t.expires_at > ctx.now)
+                    .map(|t| t.hash.clone());
+                Ok(Start::Verify(u.and_then(|u| u.password_hash.clone()), temp))
             })
             .await;
-        let hash = match start {
-            Ok(Start::Verify(h)) => h,
+        let (hash, temp) = match start {
+            Ok(Start::Verify(h, t)) => (h, t),
             Ok(Start::Blocked) => return Err(blocked()),
             Err(e) if e.code == ErrorCode::NotFound => {
                 // Unknown domain: same answer and cost as a wrong password.
@@ -68,11 +82,13 @@ impl Service {
         };
 
         // 2. Verify on the hashing pool; the actor keeps serving meanwhile.
-        let verified = self
-            .inner
-            .hasher
-            .verify(req.credentials.password, hash.as_ref())
-            .await;
+        let pw = req.credentials.password;
+        let mut verified = self.inner.hasher.verify(pw.clone(), hash.as_ref()).await;
+        let mut used_temp = false;
+        if matches!(verified, Ok(false)) && temp.is_some() {
+            verified = self.inner.hasher.verify(pw, temp.as_ref()).await;
+            used_temp = matches!(verified, Ok(true));
+        }
         let ok = match verified {
             Ok(ok) => ok,
             Err(e) => {
@@ -89,49 +105,110 @@ impl Service {
 
         // 3. Record the outcome and, on success, issue tokens for the user as it is now.
         let cfg = self.inner.cfg.clone();
-        let keys_ttl = (ttl, cfg.refresh_ttl_s);
         let auth_type = req.auth_type.unwrap_or(AuthType::Local);
-        let user = reg
+        let verify_code = req.verify_code.filter(|c| !c.is_empty());
+        let key = self.inner.code_key.clone();
+        let code = generate_code();
+        let code2 = code.clone();
+        let mfa_ttl_s = cfg.mfa_code_ttl_s;
+        let outcome = reg
             .exec(&req.domain_id, move |ctx| {
                 let now = ctx.now;
-                ctx.lockout.finish(&uid, ok, now);
-                if !ok {
-                    return Err(ApiError::authentication());
-                }
-                let u = ctx.state().users.get(&uid);
+                let checked = if used_temp { &temp } else { &hash };
+                let current = ctx.state().users.get(&uid).cloned();
                 // The user may have been deleted, or its password changed, while the hash ran.
-                let Some(u) = u.filter(|u| u.password_hash == hash) else {
+                let Some(u) = current.filter(|u| {
+                    ok && if used_temp {
+                        u.temp_password.as_ref().map(|t| &t.hash) == checked.as_ref()
+                    } else {
+                        u.password_hash == *checked
+                    }
+                }) else {
+                    ctx.lockout.finish(&uid, false, now);
                     return Err(ApiError::authentication());
                 };
                 if u.user_type == UserType::ApiUser {
+                    ctx.lockout.finish(&uid, false, now);
                     return Err(ApiError::authentication());
                 }
                 if u.state == UserState::Disabled {
+                    ctx.lockout.release(&uid);
                     return Err(ApiError::new(
                         ErrorCode::UserStateDisabled,
                         format!("User is disabled. (user_id = {uid})"),
                     ));
                 }
-                if u.mfa.as_ref().is_some_and(|m| m.state == MfaState::Enabled)
-                    && auth_type != AuthType::Mfa
-                {
-                    return Err(ApiError::new(
-                        ErrorCode::MfaRequired,
-                        format!("MFA is required. (user_id = {uid})"),
-                    ));
-                }
-                if auth_type == AuthType::Mfa {
+                if u.mfa_enabled() {
+                    match (&verify_code, auth_type) {
+                        (Some(c), AuthType::Mfa) => {
+                            let (evs, verdict) = v::check_login_mfa(&u, &key, c.expose(), now);
+                            ctx.emit(evs);
+                            if let Err(e) = verdict {
+                                // A wrong code counts toward lockout like a wrong password.
+                                ctx.lockout.finish(&uid, false, now);
+                                return Err(e);
+                            }
+                        }
+                        _ => {
+                            // Neither a success nor a failure: the count stays as it is.
+                            ctx.lockout.release(&uid);
+                            let nc = NewCode {
+                                key: &key,
+                                code: &code2,
+                                ttl_ms: mfa_ttl_s * 1000,
+                            };
+                            let mail = v::start_login_mfa(&u, &nc, now).map(|(evs, to)| {
+                                ctx.emit(evs);
+                                (to, u.language.clone())
+                            });
+                            return Ok(Login::MfaRequired(mail));
+                        }
+                    }
+                } else if auth_type == AuthType::Mfa {
+                    ctx.lockout.release(&uid);
                     return Err(ApiError::new(
                         ErrorCode::MfaNotEnabled,
                         format!("MFA is not enabled. (user_id = {uid})"),
                     ));
                 }
-                let ev = rules::record_access(u, now);
+                ctx.lockout.finish(&uid, true, now);
+                let mut evs = Vec::new();
+                if used_temp {
+                    evs.push(v::promote_temp_password(&u, now));
+                } else if u.temp_password.is_some() {
+                    // The owner proved the password: the pending reset is cancelled.
+                    let mut c = u.clone();
+                    c.temp_password = None;
+                    evs.push(Event::UserUpdated(c));
+                }
+                ctx.emit(evs);
+                let ev = rules::record_access(rules::user(ctx.state(), &uid)?, now);
                 ctx.emit(vec![ev]);
-                Ok(rules::user(ctx.state(), &uid)?.clone())
+                Ok(Login::Done(Box::new(
+                    rules::user(ctx.state(), &uid)?.clone(),
+                )))
             })
             .await?;
-        Ok(self.tokens_for(&req.domain_id, &user, keys_ttl.0, keys_ttl.1))
+        match outcome {
+            Login::Done(user) => Ok(self.tokens_for(&req.domain_id, &user, ttl, cfg.refresh_ttl_s)),
+            Login::MfaRequired(mail) => {
+                if let Some((to, lang)) = mail {
+                    let minutes = u32::try_from((mfa_ttl_s / 60).max(1)).unwrap_or(u32::MAX);
+                    self.mailer().send(
+                        &to,
+                        MailKind::LoginCode,
+                        &lang,
+                        &uid_for_mail,
+                        Secret::new(code),
+                        minutes,
+                    );
+                }
+                Err(ApiError::new(
+                    ErrorCode::MfaRequired,
+                    format!("MFA is required. (user_id = {uid_for_mail})"),
+                ))
+            }
+        }
     }
 
     pub async fn token_refresh(
@@ -205,7 +282,10 @@ impl Service {
         now: Millis,
     ) -> Claims {
         let iat = now.div_euclid(1000);
-        let permissions = if u.has_action(RequiredAction::UpdatePassword) {
+        // A pending required action limits the token to the self-service API until it is done.
+        let permissions = if u.has_action(RequiredAction::UpdatePassword)
+            || (u.has_action(RequiredAction::EnforceMfa) && !u.mfa_enabled())
+        {
             vec!["identity:UserProfile".to_owned()]
         } else {
             Vec::new()

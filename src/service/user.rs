@@ -88,12 +88,30 @@ impl Service {
             reset_password: req.reset_password.unwrap_or(false),
         };
         let domain_id = req.domain_id;
-        self.registry()
+        let reset = nu.reset_password;
+        let uid = nu.user_id.clone();
+        let info = self
+            .registry()
             .exec(&domain_id, move |ctx| {
                 guard(&grant, ctx.state())?;
                 let uid = nu.user_id.clone();
                 let events = rules::create_user(ctx.state(), nu, ctx.now)?;
                 ctx.emit(events);
+                Ok(rules::user(ctx.state(), &uid)?.info_v1(&ctx.state().domain.domain_id))
+            })
+            .await?;
+        if !reset {
+            return Ok(info);
+        }
+        // The admin supplied the address: the user gets a reset mail (SPEC 5.3).
+        self.admin_reset(&domain_id, &uid, true).await?;
+        self.user_info_v1(&domain_id, &uid).await
+    }
+
+    async fn user_info_v1(&self, domain_id: &str, user_id: &str) -> ApiResult<UserInfo> {
+        let uid = user_id.to_owned();
+        self.registry()
+            .exec(domain_id, move |ctx| {
                 Ok(rules::user(ctx.state(), &uid)?.info_v1(&ctx.state().domain.domain_id))
             })
             .await
@@ -124,6 +142,20 @@ impl Service {
         }
         if let Some(t) = &req.tags {
             patch.tags = Some(validate::tags(t)?);
+        }
+        if req.reset_password == Some(true) {
+            if req.password.as_ref().is_some_and(|p| !p.is_empty()) {
+                return Err(ApiError::invalid(
+                    "password",
+                    "give a password or reset_password, not both",
+                ));
+            }
+            // Checked against the current (verified) address before anything changes.
+            if !matches!(grant, Grant::System | Grant::Admin(_)) {
+                return Err(ApiError::permission_denied());
+            }
+            self.admin_reset(&req.domain_id, &req.user_id, false)
+                .await?;
         }
         if let Some(pw) = req.password.filter(|p| !p.is_empty()) {
             validate::password(pw.expose())?;
@@ -159,7 +191,7 @@ impl Service {
     }
 
     /// Applies a validated patch. `expected_cv` guards a password change against a concurrent one.
-    async fn apply_patch(
+    pub(crate) async fn apply_patch(
         &self,
         grant: Grant,
         domain_id: String,

@@ -34,7 +34,8 @@ plain_json!(
     DomainsInfo,
     PublicKeyInfo,
     SnapshotInfo,
-    FindUsersInfo
+    FindUsersInfo,
+    ProfileInfo
 );
 
 impl ToJson for StatInfo {
