@@ -54,10 +54,19 @@ impl ToJson for TokenInfo {
     }
 }
 
+/// The HTTP status of an error: SPEC section 8's mapping of its status, except that a body over
+/// the limit is 413 (SPEC section 9).
+pub fn http_status(e: &ApiError) -> StatusCode {
+    match e.code {
+        ErrorCode::RequestTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+        _ => StatusCode::from_u16(e.status().http_code())
+            .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
+    }
+}
+
 /// The error body of SPEC section 8/9.
 pub fn error_response(e: &ApiError) -> HttpResponse {
-    let status =
-        StatusCode::from_u16(e.status().http_code()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let status = http_status(e);
     HttpResponse::build(status).json(serde_json::json!({
         "detail": {"code": e.code.as_str(), "message": e.message}
     }))
@@ -75,11 +84,10 @@ fn credential(req: &HttpRequest) -> Credential {
         .headers()
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| {
-            v.strip_prefix("Bearer ")
-                .or_else(|| v.strip_prefix("bearer "))
-        })
-        .map(str::trim)
+        .and_then(|v| v.trim_start().split_once(' '))
+        // The scheme is case-insensitive (RFC 9110 section 11.1).
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+        .map(|(_, v)| v.trim())
         .filter(|v| !v.is_empty());
     match value {
         Some(v) => Credential::bearer(v),
