@@ -6,6 +6,7 @@ pub mod api;
 pub mod auth;
 pub mod client;
 pub mod config;
+pub mod metrics;
 pub mod model;
 pub mod query;
 pub mod server;

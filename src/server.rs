@@ -9,6 +9,7 @@ use crate::auth::hasher::HashPool;
 use crate::auth::syskey::SystemKey;
 use crate::auth::token::TokenKeys;
 use crate::config::Config;
+use crate::metrics::Metrics;
 use crate::model::clock::Clock;
 use crate::service::Service;
 use crate::transport;
@@ -141,6 +142,9 @@ async fn start_inner(config: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<S
         // The arbiter thread lives as long as the system.
         std::mem::forget(a);
     }
+    // Shared by both transports; the WAL (record_fsync) and the outbox (set_outbox_depth) report
+    // into it once they exist.
+    let metrics = Arc::new(Metrics::new());
     let persist = PersistHandle::memory();
     let registry = Registry::new(
         persist,
@@ -159,11 +163,12 @@ async fn start_inner(config: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<S
     let rpc_task = tokio::spawn(transport::tarpc::serve(
         listener,
         service.clone(),
+        metrics.clone(),
         transport::tarpc::RpcLimits::default(),
     ));
     let (http, http_server) = match config.http_addr {
         Some(addr) => {
-            let (bound, handle) = transport::http::start(addr, service.clone())
+            let (bound, handle) = transport::http::start(addr, service.clone(), metrics.clone())
                 .with_context(|| format!("binding the HTTP address {addr}"))?;
             (Some(bound), Some(handle))
         }

@@ -629,3 +629,164 @@ fn bearer_scheme_is_case_insensitive_and_a_system_key_works_everywhere() {
     assert_eq!(r.status, 200, "{}", r.body);
     assert_eq!(r.body["user_id"], "admin@acme.io");
 }
+
+// ---------------------------------------------------------------------------------------------
+// /metrics
+
+/// Parses a Prometheus text page into series → value, checking its syntax on the way: every
+/// sample belongs to a family declared by `# TYPE` before it.
+fn parse_metrics(page: &str) -> std::collections::HashMap<String, f64> {
+    let sample = regex::Regex::new(
+        r#"^([a-z_]+)(\{[a-z_]+="(?:[^"\\]|\\.)*"(?:,[a-z_]+="(?:[^"\\]|\\.)*")*\})? (\S+)$"#,
+    )
+    .unwrap();
+    let mut declared = std::collections::HashSet::new();
+    let mut series = std::collections::HashMap::new();
+    for line in page.lines() {
+        if let Some(rest) = line.strip_prefix("# TYPE ") {
+            let (name, kind) = rest.split_once(' ').unwrap();
+            assert!(["counter", "gauge", "histogram"].contains(&kind), "{line}");
+            assert!(declared.insert(name.to_owned()), "{name} declared twice");
+            continue;
+        }
+        if line.starts_with("# HELP ") {
+            continue;
+        }
+        let c = sample
+            .captures(line)
+            .unwrap_or_else(|| panic!("bad line {line:?}"));
+        let name = &c[1];
+        let family = ["_bucket", "_sum", "_count"]
+            .iter()
+            .find_map(|s| name.strip_suffix(s).filter(|f| declared.contains(*f)))
+            .unwrap_or(name);
+        assert!(declared.contains(family), "{name} has no # TYPE");
+        let value: f64 = c[3]
+            .parse()
+            .unwrap_or_else(|_| panic!("bad value {line:?}"));
+        let key = format!("{}{}", name, c.get(2).map_or("", |m| m.as_str()));
+        assert!(
+            series.insert(key, value).is_none(),
+            "duplicate series {line:?}"
+        );
+    }
+    series
+}
+
+#[test]
+fn metrics_count_both_transports_per_method_and_outcome() {
+    let s = TestServer::start();
+    let h = Http::new(&s);
+    let (domain_id, admin) = h.domain("acme");
+    let (other_id, _) = h.domain("other");
+    for i in 0..3 {
+        let r = h.post(
+            "/identity/v1/user/create",
+            Some(&admin),
+            json!({"user_id": format!("u{i}@acme.io"), "password": PW, "domain_id": domain_id}),
+        );
+        assert_eq!(r.status, 200, "{}", r.body);
+    }
+    let r = h.post(
+        "/identity/v1/user/get",
+        Some(&admin),
+        json!({"user_id": "ghost@acme.io", "domain_id": domain_id}),
+    );
+    assert_eq!(r.status, 404);
+    let r = h.post_raw("/identity/v1/user/get", Some(&admin), b"{oops");
+    assert_eq!(r.status, 400);
+    let big = vec![b' '; identityd::transport::http::MAX_BODY + 1];
+    let r = h.post_raw("/identity/v1/user/update", Some(&admin), &big);
+    assert_eq!(r.status, 413);
+
+    // Over tarpc.
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        use identityd::api::*;
+        use identityd::client::ctx;
+        let c = s.client().await;
+        let admin = Credential::bearer(admin.as_str());
+        for _ in 0..2 {
+            let q = UserQuery {
+                domain_id: domain_id.clone(),
+                ..Default::default()
+            };
+            c.user_list(ctx(), admin.clone(), q).await.unwrap().unwrap();
+        }
+        let e = c
+            .user_get(ctx(), Credential::none(), GetUserRequest::default())
+            .await
+            .unwrap()
+            .unwrap_err();
+        assert_eq!(e.code, ErrorCode::AuthenticateFailure);
+    });
+
+    let resp = h.agent.get(format!("{}/metrics", h.base)).call().unwrap();
+    assert_eq!(resp.status().as_u16(), 200);
+    let ct = resp.headers()["content-type"].to_str().unwrap().to_owned();
+    assert!(ct.starts_with("text/plain; version=0.0.4"), "{ct}");
+    let page = resp.into_body().read_to_string().unwrap();
+    let m = parse_metrics(&page);
+    let get = |k: &str| {
+        *m.get(k)
+            .unwrap_or_else(|| panic!("no series {k} in\n{page}"))
+    };
+    let req = |t: &str, method: &str, outcome: &str| {
+        get(&format!(
+            "identityd_requests_total{{transport=\"{t}\",method=\"{method}\",outcome=\"{outcome}\"}}"
+        ))
+    };
+    assert_eq!(req("http", "domain_create", "ok"), 2.0);
+    assert_eq!(req("http", "token_issue", "ok"), 2.0);
+    assert_eq!(req("http", "user_create", "ok"), 3.0);
+    assert_eq!(req("http", "user_get", "ok"), 0.0);
+    assert_eq!(req("http", "user_get", "ERROR_NOT_FOUND"), 1.0);
+    assert_eq!(req("http", "user_get", "ERROR_INVALID_PARAMETER"), 1.0);
+    assert_eq!(req("http", "user_update", "ERROR_REQUEST_TOO_LARGE"), 1.0);
+    assert_eq!(req("tarpc", "user_list", "ok"), 2.0);
+    assert_eq!(req("tarpc", "user_get", "ERROR_AUTHENTICATE_FAILURE"), 1.0);
+    assert!(!m.contains_key(
+        "identityd_requests_total{transport=\"tarpc\",method=\"user_create\",outcome=\"ok\"}"
+    ));
+
+    let hist = |t: &str, method: &str, suffix: &str, le: Option<&str>| {
+        let le = le.map_or(String::new(), |l| format!(",le=\"{l}\""));
+        get(&format!(
+            "identityd_request_duration_seconds{suffix}{{transport=\"{t}\",method=\"{method}\"{le}}}"
+        ))
+    };
+    assert_eq!(hist("http", "user_get", "_count", None), 2.0);
+    assert_eq!(hist("http", "user_get", "_bucket", Some("+Inf")), 2.0);
+    assert_eq!(hist("tarpc", "user_list", "_count", None), 2.0);
+    assert!(hist("http", "user_create", "_sum", None) > 0.0);
+    // Buckets are cumulative.
+    let mut last = 0.0;
+    for le in [
+        "0.00005", "0.0001", "0.001", "0.01", "0.1", "1", "10", "+Inf",
+    ] {
+        let v = hist("http", "user_create", "_bucket", Some(le));
+        assert!(v >= last, "{le}");
+        last = v;
+    }
+    assert_eq!(last, 3.0);
+
+    assert_eq!(get("identityd_domains"), 2.0);
+    assert_eq!(
+        get(&format!("identityd_users{{domain_id=\"{domain_id}\"}}")),
+        4.0
+    );
+    assert_eq!(
+        get(&format!("identityd_users{{domain_id=\"{other_id}\"}}")),
+        1.0
+    );
+    // Nothing measures these yet, so they are not shown (no placeholders).
+    assert!(
+        !page.contains("fsync") && !page.contains("outbox"),
+        "{page}"
+    );
+    // No secret reaches the page.
+    assert!(!page.contains(&admin) && !page.contains(&h.key));
+}

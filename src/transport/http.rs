@@ -1,14 +1,16 @@
 //! The HTTP/JSON gateway: `POST <REST path>` for every method of the method table, calling the
 //! same service layer as tarpc. Errors are `{"detail": {"code", "message"}}` with the HTTP status
-//! of SPEC section 8.
+//! of SPEC section 8. Also `GET /healthz` and `GET /metrics` (Prometheus text, see `crate::metrics`).
 
 use crate::api::*;
+use crate::metrics::{instrument, Gauges, MethodId, Metrics, Transport};
 use crate::service::Service;
 use actix_web::http::{header, StatusCode};
 use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
 use futures::StreamExt;
 use serde::de::DeserializeOwned;
 use std::net::SocketAddr;
+use std::sync::Arc;
 
 /// Largest request body accepted.
 pub const MAX_BODY: usize = 1024 * 1024;
@@ -148,11 +150,12 @@ macro_rules! routes {
         fn configure(cfg: &mut web::ServiceConfig) {
             $(
                 cfg.route($path, web::post().to(
-                    |r: HttpRequest, body: web::Payload, svc: web::Data<Service>| async move {
-                        match decode::<$req>(&r, body).await {
-                            Ok((cred, req)) => respond(svc.get_ref().$name(cred, req).await),
-                            Err(e) => error_response(&e),
-                        }
+                    |r: HttpRequest, body: web::Payload, svc: web::Data<Service>, m: web::Data<Metrics>| async move {
+                        let call = async {
+                            let (cred, req) = decode::<$req>(&r, body).await?;
+                            svc.get_ref().$name(cred, req).await
+                        };
+                        respond(instrument(&m, Transport::Http, MethodId::$name, call).await)
                     },
                 ));
             )*
@@ -163,6 +166,14 @@ crate::with_methods!(routes);
 
 async fn healthz() -> HttpResponse {
     HttpResponse::Ok().json(serde_json::json!({"status": "ok"}))
+}
+
+/// `GET /metrics`: the Prometheus text page.
+async fn metrics(svc: web::Data<Service>, m: web::Data<Metrics>) -> HttpResponse {
+    let gauges = Gauges::read(svc.registry()).await;
+    HttpResponse::Ok()
+        .content_type("text/plain; version=0.0.4; charset=utf-8")
+        .body(m.render(&gauges))
 }
 
 async fn not_found(req: HttpRequest) -> HttpResponse {
@@ -179,12 +190,16 @@ async fn not_found(req: HttpRequest) -> HttpResponse {
 pub fn start(
     addr: SocketAddr,
     service: Service,
+    metrics: Arc<Metrics>,
 ) -> std::io::Result<(SocketAddr, actix_web::dev::ServerHandle)> {
     let data = web::Data::new(service);
+    let metrics = web::Data::from(metrics);
     let server = HttpServer::new(move || {
         App::new()
             .app_data(data.clone())
+            .app_data(metrics.clone())
             .route("/healthz", web::get().to(healthz))
+            .route("/metrics", web::get().to(self::metrics))
             .configure(configure)
             .default_service(web::to(not_found))
     })
