@@ -790,3 +790,86 @@ fn metrics_count_both_transports_per_method_and_outcome() {
     // No secret reaches the page.
     assert!(!page.contains(&admin) && !page.contains(&h.key));
 }
+
+// ---------------------------------------------------------------------------------------------
+// /openapi.json
+
+/// Every `$ref` in `v`.
+fn refs(v: &Json, out: &mut Vec<String>) {
+    match v {
+        Json::Object(m) => {
+            if let Some(Json::String(r)) = m.get("$ref") {
+                out.push(r.clone());
+            }
+            m.values().for_each(|x| refs(x, out));
+        }
+        Json::Array(a) => a.iter().for_each(|x| refs(x, out)),
+        _ => {}
+    }
+}
+
+#[test]
+fn openapi_document_describes_exactly_the_method_table() {
+    let s = TestServer::start();
+    let h = Http::new(&s);
+    let (status, body) = h.get("/openapi.json");
+    assert_eq!(status, 200);
+    let doc: Json = serde_json::from_str(&body).unwrap();
+    assert!(doc["openapi"].as_str().unwrap().starts_with("3."));
+    let paths = doc["paths"].as_object().unwrap();
+    let mut documented: Vec<&str> = paths.keys().map(String::as_str).collect();
+    documented.sort_unstable();
+    let mut table: Vec<&str> = METHODS.iter().map(|(_, p)| *p).collect();
+    table.sort_unstable();
+    assert_eq!(
+        documented, table,
+        "the document has exactly the table's paths"
+    );
+    for (name, path) in METHODS {
+        let item = paths[*path].as_object().unwrap();
+        assert_eq!(item.keys().collect::<Vec<_>>(), ["post"], "{path}");
+        let op = &item["post"];
+        assert_eq!(op["operationId"], *name);
+        assert!(op["requestBody"]["content"]["application/json"]["schema"].is_object());
+        assert!(op["responses"]["200"]["content"]["application/json"]["schema"].is_object());
+        assert_eq!(
+            op["responses"]["default"]["content"]["application/json"]["schema"]["$ref"],
+            "#/components/schemas/ErrorBody"
+        );
+    }
+    // Every reference resolves.
+    let schemas = doc["components"]["schemas"].as_object().unwrap();
+    let mut all = Vec::new();
+    refs(&doc, &mut all);
+    assert!(!all.is_empty());
+    for r in all {
+        let name = r.strip_prefix("#/components/schemas/").expect(&r);
+        assert!(schemas.contains_key(name), "dangling {r}");
+    }
+    // Schemas are full, not names: the seed's fields and enums are there.
+    let create = &schemas["CreateUserRequest"]["properties"];
+    for f in [
+        "user_id",
+        "domain_id",
+        "password",
+        "tags",
+        "backend",
+        "user_type",
+    ] {
+        assert!(create.get(f).is_some(), "CreateUserRequest.{f}");
+    }
+    let info = &schemas["UserInfo"]["properties"];
+    assert!(info.get("last_accessed_at").is_some());
+    assert!(
+        info.get("projected").is_none(),
+        "internal field not documented"
+    );
+    assert_eq!(
+        schemas["UserState"]["enum"],
+        json!(["ENABLED", "DISABLED", "PENDING"])
+    );
+    let codes = schemas["ErrorBody"]["properties"]["detail"]["properties"]["code"]["enum"]
+        .as_array()
+        .unwrap();
+    assert!(codes.contains(&json!("ERROR_REQUEST_TOO_LARGE")));
+}

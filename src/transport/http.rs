@@ -1,6 +1,7 @@
 //! The HTTP/JSON gateway: `POST <REST path>` for every method of the method table, calling the
 //! same service layer as tarpc. Errors are `{"detail": {"code", "message"}}` with the HTTP status
-//! of SPEC section 8. Also `GET /healthz` and `GET /metrics` (Prometheus text, see `crate::metrics`).
+//! of SPEC section 8. Also `GET /healthz`, `GET /metrics` (Prometheus text, see `crate::metrics`)
+//! and `GET /openapi.json` (see `super::openapi`).
 
 use crate::api::*;
 use crate::metrics::{instrument, Gauges, MethodId, Metrics, Transport};
@@ -176,6 +177,16 @@ async fn metrics(svc: web::Data<Service>, m: web::Data<Metrics>) -> HttpResponse
         .body(m.render(&gauges))
 }
 
+/// The OpenAPI document, rendered once at start.
+struct OpenApi(String);
+
+/// `GET /openapi.json`.
+async fn openapi_json(doc: web::Data<OpenApi>) -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("application/json")
+        .body(doc.0.clone())
+}
+
 async fn not_found(req: HttpRequest) -> HttpResponse {
     error_response(&ApiError::new(
         ErrorCode::NotFound,
@@ -194,12 +205,15 @@ pub fn start(
 ) -> std::io::Result<(SocketAddr, actix_web::dev::ServerHandle)> {
     let data = web::Data::new(service);
     let metrics = web::Data::from(metrics);
+    let openapi = web::Data::new(OpenApi(super::openapi::document().to_string()));
     let server = HttpServer::new(move || {
         App::new()
             .app_data(data.clone())
             .app_data(metrics.clone())
             .route("/healthz", web::get().to(healthz))
+            .app_data(openapi.clone())
             .route("/metrics", web::get().to(self::metrics))
+            .route("/openapi.json", web::get().to(openapi_json))
             .configure(configure)
             .default_service(web::to(not_found))
     })
