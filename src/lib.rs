@@ -7,6 +7,7 @@ pub mod auth;
 pub mod client;
 pub mod config;
 pub mod mail;
+pub mod metrics;
 pub mod model;
 pub mod query;
 pub mod server;

@@ -13,6 +13,7 @@ use crate::auth::syskey::load_or_create_secret;
 use crate::auth::token::TokenKeys;
 use crate::config::Config;
 use crate::mail::{MailTransport, Outbox, OutboxConfig};
+use crate::metrics::Metrics;
 use crate::model::clock::Clock;
 use crate::service::Service;
 use crate::service::{Mailer, Parts};
@@ -193,6 +194,9 @@ async fn start_inner(config: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<S
         // The arbiter thread lives as long as the system.
         std::mem::forget(a);
     }
+    // Shared by both transports, the WAL (fsync latency) and the gateway (outbox depth).
+
+    let metrics = Arc::new(Metrics::new());
     let (persist, recovered, snapshotter) = if config.durable {
         let dir = config.data_dir.clone();
         let opts = WalOptions {
@@ -205,7 +209,7 @@ async fn start_inner(config: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<S
             .await
             .context("recovery thread")??;
         let snapshotter = Arc::new(Snapshotter::new(config.data_dir.clone(), r.snapshot_lsn));
-        let persist = PersistHandle::start(Box::new(r.wal), config.fsync)?;
+        let persist = PersistHandle::start(Box::new(r.wal), config.fsync, Some(metrics.clone()))?;
         (persist, Some((r.domains, r.tombstones)), Some(snapshotter))
     } else {
         (PersistHandle::memory(), None, None)
@@ -263,11 +267,12 @@ async fn start_inner(config: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<S
     let rpc_task = tokio::spawn(transport::tarpc::serve(
         listener,
         service.clone(),
+        metrics.clone(),
         transport::tarpc::RpcLimits::default(),
     ));
     let (http, http_server) = match config.http_addr {
         Some(addr) => {
-            let (bound, handle) = transport::http::start(addr, service.clone())
+            let (bound, handle) = transport::http::start(addr, service.clone(), metrics.clone())
                 .with_context(|| format!("binding the HTTP address {addr}"))?;
             (Some(bound), Some(handle))
         }

@@ -87,7 +87,7 @@ async fn full_lifecycle_of_a_user() {
         current_password: Some(PW.into()),
     };
     assert_code!(
-        call!(c.profile_update_password(ctx(), bearer(&t), up)),
+        call!(c.user_profile_update_password(ctx(), bearer(&t), up)),
         AuthenticateFailure
     );
 }

@@ -3,8 +3,10 @@
 //! (group commit) according to the fsync policy, then acknowledges each writer. An error writing
 //! or syncing is fatal: the process logs it and exits, and no write is acknowledged after it.
 
+use crate::metrics::Metrics;
 use crate::model::events::Record;
 use crossbeam_channel::{Receiver, Sender, unbounded};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::oneshot;
 
@@ -93,12 +95,16 @@ impl PersistHandle {
         PersistHandle { tx: None }
     }
 
-    /// Starts the persistence thread over `log`.
-    pub fn start(log: Box<dyn Log>, policy: FsyncPolicy) -> std::io::Result<Self> {
+    /// Starts the persistence thread over `log`; sync latencies are recorded in `metrics`.
+    pub fn start(
+        log: Box<dyn Log>,
+        policy: FsyncPolicy,
+        metrics: Option<Arc<Metrics>>,
+    ) -> std::io::Result<Self> {
         let (tx, rx) = unbounded();
         std::thread::Builder::new()
             .name("persist".into())
-            .spawn(move || run(rx, log, policy))?;
+            .spawn(move || run(rx, log, policy, metrics))?;
         Ok(PersistHandle { tx: Some(tx) })
     }
 
@@ -142,7 +148,20 @@ fn fatal(what: &str, e: &str) -> ! {
     std::process::exit(70)
 }
 
-fn run(rx: Receiver<Msg>, mut log: Box<dyn Log>, policy: FsyncPolicy) {
+fn run(
+    rx: Receiver<Msg>,
+    mut log: Box<dyn Log>,
+    policy: FsyncPolicy,
+    metrics: Option<Arc<Metrics>>,
+) {
+    let timed_sync = |log: &mut Box<dyn Log>| {
+        let t = Instant::now();
+        let r = log.sync();
+        if let Some(m) = &metrics {
+            m.record_fsync(t.elapsed());
+        }
+        r
+    };
     let mut last_sync = Instant::now();
     let mut dirty = false;
     let mut waiters: Vec<oneshot::Sender<()>> = Vec::new();
@@ -195,12 +214,12 @@ fn run(rx: Receiver<Msg>, mut log: Box<dyn Log>, policy: FsyncPolicy) {
             continue;
         }
         let result = match policy {
-            FsyncPolicy::Always => log.sync(),
+            FsyncPolicy::Always => timed_sync(&mut log),
             FsyncPolicy::EverySec => {
                 if last_sync.elapsed() >= Duration::from_secs(1) {
                     last_sync = Instant::now();
                     dirty = false;
-                    log.sync()
+                    timed_sync(&mut log)
                 } else {
                     dirty = true;
                     log.flush()
@@ -275,7 +294,8 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn always_acknowledges_only_synced_records_and_groups_them() {
         let disk = Arc::new(Mutex::new(Disk::default()));
-        let h = PersistHandle::start(Box::new(SimLog(disk.clone())), FsyncPolicy::Always).unwrap();
+        let h = PersistHandle::start(Box::new(SimLog(disk.clone())), FsyncPolicy::Always, None)
+            .unwrap();
         let mut tasks = Vec::new();
         for t in 0..16u64 {
             let h = h.clone();
@@ -305,7 +325,8 @@ mod tests {
     #[tokio::test]
     async fn acknowledgement_implies_synced_under_always() {
         let disk = Arc::new(Mutex::new(Disk::default()));
-        let h = PersistHandle::start(Box::new(SimLog(disk.clone())), FsyncPolicy::Always).unwrap();
+        let h = PersistHandle::start(Box::new(SimLog(disk.clone())), FsyncPolicy::Always, None)
+            .unwrap();
         for i in 1..=20u64 {
             h.submit(record(i)).await.unwrap();
             assert!(
@@ -318,8 +339,8 @@ mod tests {
     #[tokio::test]
     async fn everysec_loses_at_most_about_a_second() {
         let disk = Arc::new(Mutex::new(Disk::default()));
-        let h =
-            PersistHandle::start(Box::new(SimLog(disk.clone())), FsyncPolicy::EverySec).unwrap();
+        let h = PersistHandle::start(Box::new(SimLog(disk.clone())), FsyncPolicy::EverySec, None)
+            .unwrap();
         let start = Instant::now();
         let mut acked_at = Vec::new();
         while start.elapsed() < Duration::from_millis(2500) {

@@ -7,17 +7,18 @@
 use super::secret::Secret;
 use super::types::*;
 use super::value::{Map, Value};
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 /// The empty response (`{}` in JSON).
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct Empty {}
 
 // ---------------------------------------------------------------------------------------------
 // Domain
 
 /// First admin created together with a domain.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(default)]
 pub struct DomainAdmin {
     pub user_id: String,
@@ -26,7 +27,7 @@ pub struct DomainAdmin {
     pub email: Option<String>,
 }
 
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(default)]
 pub struct CreateDomainRequest {
     pub name: String,
@@ -34,20 +35,20 @@ pub struct CreateDomainRequest {
     pub admin: Option<DomainAdmin>,
 }
 
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(default)]
 pub struct DomainRequest {
     pub domain_id: String,
 }
 
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(default)]
 pub struct ListDomainsRequest {
     pub name: Option<String>,
     pub state: Option<DomainState>,
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct DomainInfo {
     pub domain_id: String,
     pub name: String,
@@ -56,7 +57,7 @@ pub struct DomainInfo {
     pub created_at: String,
 }
 
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct DomainsInfo {
     pub results: Vec<DomainInfo>,
     pub total_count: u64,
@@ -65,7 +66,7 @@ pub struct DomainsInfo {
 // ---------------------------------------------------------------------------------------------
 // User v1
 
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(default)]
 pub struct CreateUserRequest {
     pub user_id: String,
@@ -82,7 +83,7 @@ pub struct CreateUserRequest {
     pub reset_password: Option<bool>,
 }
 
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(default)]
 pub struct UpdateUserRequest {
     pub user_id: String,
@@ -96,14 +97,14 @@ pub struct UpdateUserRequest {
     pub reset_password: Option<bool>,
 }
 
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(default)]
 pub struct UserRequest {
     pub user_id: String,
     pub domain_id: String,
 }
 
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(default)]
 pub struct GetUserRequest {
     pub user_id: String,
@@ -111,7 +112,7 @@ pub struct GetUserRequest {
     pub only: Option<Vec<String>>,
 }
 
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(default)]
 pub struct SetRequiredActionsRequest {
     pub user_id: String,
@@ -120,7 +121,7 @@ pub struct SetRequiredActionsRequest {
 }
 
 /// v1 `list`: each given top-level field is an `eq` filter, then `query` applies.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(default)]
 pub struct UserQuery {
     pub query: Option<Value>,
@@ -134,7 +135,7 @@ pub struct UserQuery {
 }
 
 /// MFA settings of a user as returned.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct MfaInfo {
     pub state: MfaState,
     pub mfa_type: Option<MfaType>,
@@ -144,7 +145,10 @@ pub struct MfaInfo {
 /// v1 UserInfo. Fields other than the keys are `Option` so that `only`/`minimal` can leave them
 /// out; in JSON an unset field is `null`, and a field left out by a projection is absent
 /// (`projected` is set and [`UserInfo::to_json`] drops the `None`s).
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[schemars(
+    description = "v1 UserInfo: every field present (null where unset), except those `only` or `minimal` left out."
+)]
 pub struct UserInfo {
     pub user_id: String,
     pub name: Option<String>,
@@ -162,6 +166,7 @@ pub struct UserInfo {
     pub created_at: Option<String>,
     pub domain_id: String,
     /// True when the fields were limited by `only`/`minimal`.
+    #[schemars(skip)]
     pub projected: bool,
 }
 
@@ -180,7 +185,7 @@ impl UserInfo {
     }
 }
 
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct UsersInfo {
     pub results: Vec<UserInfo>,
     pub total_count: u64,
@@ -189,14 +194,14 @@ pub struct UsersInfo {
 // ---------------------------------------------------------------------------------------------
 // Token
 
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(default)]
 pub struct Credentials {
     pub user_id: String,
     pub password: Secret,
 }
 
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(default)]
 pub struct IssueTokenRequest {
     pub domain_id: String,
@@ -207,20 +212,20 @@ pub struct IssueTokenRequest {
     pub timeout: Option<u64>,
 }
 
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(default)]
 pub struct RefreshTokenRequest {
     pub refresh_token: Secret,
     pub timeout: Option<u64>,
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct TokenInfo {
     pub access_token: Secret,
     pub refresh_token: Secret,
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct PublicKeyInfo {
     /// The Ed25519 verification key as a JWK (JSON text).
     pub public_key: String,
@@ -230,7 +235,7 @@ pub struct PublicKeyInfo {
 // System
 
 /// A snapshot taken by `system_snapshot`.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct SnapshotInfo {
     pub path: String,
     /// The write-ahead log position it covers.
@@ -242,7 +247,7 @@ pub struct SnapshotInfo {
 }
 
 /// v1 `stat`.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(default)]
 pub struct UserStatQuery {
     /// A StatisticsQuery (SPEC 7.3).
@@ -251,13 +256,13 @@ pub struct UserStatQuery {
 }
 
 /// `stat` result: `{results}`, plus `total_count` only when `page.limit > 0`.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct StatInfo {
     pub results: Vec<Value>,
     pub total_count: Option<u64>,
 }
 
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(default)]
 pub struct FindSearch {
     pub user_id: Option<String>,
@@ -265,14 +270,14 @@ pub struct FindSearch {
 }
 
 /// v1 `find`.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(default)]
 pub struct FindUserQuery {
     pub search: FindSearch,
     pub domain_id: String,
 }
 
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct FindUserInfo {
     pub user_id: String,
     pub name: String,
@@ -280,7 +285,7 @@ pub struct FindUserInfo {
     pub tags: Map,
 }
 
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct FindUsersInfo {
     pub results: Vec<FindUserInfo>,
     pub total_count: u64,
@@ -289,7 +294,7 @@ pub struct FindUsersInfo {
 // ---------------------------------------------------------------------------------------------
 // E-mail verification, MFA (User v1)
 
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(default)]
 pub struct VerifyEmailRequest {
     pub user_id: String,
@@ -299,7 +304,7 @@ pub struct VerifyEmailRequest {
     pub force: Option<bool>,
 }
 
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(default)]
 pub struct ConfirmEmailRequest {
     pub user_id: String,
@@ -307,7 +312,7 @@ pub struct ConfirmEmailRequest {
     pub domain_id: String,
 }
 
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(default)]
 pub struct EnableMfaRequest {
     pub user_id: String,
@@ -318,7 +323,7 @@ pub struct EnableMfaRequest {
     pub domain_id: String,
 }
 
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(default)]
 pub struct DisableMfaRequest {
     pub user_id: String,
@@ -327,7 +332,7 @@ pub struct DisableMfaRequest {
     pub domain_id: String,
 }
 
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(default)]
 pub struct ConfirmMfaRequest {
     pub user_id: String,
@@ -339,14 +344,14 @@ pub struct ConfirmMfaRequest {
 // UserProfile v2
 
 /// `reset_password` (v2, +noauth).
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(default)]
 pub struct UserPasswordResetRequest {
     pub user_id: String,
     pub domain_id: String,
 }
 
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(default)]
 pub struct UpdatePasswordRequest {
     pub new_password: Secret,
@@ -354,7 +359,7 @@ pub struct UpdatePasswordRequest {
 }
 
 /// v2 UserInfo (UserProfile).
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct ProfileInfo {
     pub user_id: String,
     pub name: String,

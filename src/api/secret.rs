@@ -38,6 +38,18 @@ impl<T> fmt::Debug for Secret<T> {
     }
 }
 
+impl schemars::JsonSchema for Secret {
+    fn inline_schema() -> bool {
+        true
+    }
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "Secret".into()
+    }
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({"type": "string", "format": "password"})
+    }
+}
+
 impl From<&str> for Secret {
     fn from(s: &str) -> Self {
         Secret(s.to_owned())

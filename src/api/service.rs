@@ -37,8 +37,8 @@ macro_rules! with_methods {
             user_disable_mfa(DisableMfaRequest) -> UserInfo = "/identity/v1/user/disable-mfa";
             user_confirm_mfa(ConfirmMfaRequest) -> UserInfo = "/identity/v1/user/confirm-mfa";
 
-            profile_update_password(UpdatePasswordRequest) -> ProfileInfo = "/identity/v2/user-profile/update-password";
-            profile_reset_password(UserPasswordResetRequest) -> Empty = "/identity/v2/user-profile/reset-password";
+            user_profile_update_password(UpdatePasswordRequest) -> ProfileInfo = "/identity/v2/user-profile/update-password";
+            user_profile_reset_password(UserPasswordResetRequest) -> Empty = "/identity/v2/user-profile/reset-password";
 
             token_issue(IssueTokenRequest) -> TokenInfo = "/identity/v2/token/issue";
             token_refresh(RefreshTokenRequest) -> TokenInfo = "/identity/v2/token/refresh";

@@ -7,7 +7,7 @@ macro_rules! wire_enum {
     ($(#[$m:meta])* $name:ident { $($variant:ident => $text:literal),* $(,)? }) => {
         $(#[$m])*
         #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize,
-                 bincode::Encode, bincode::Decode)]
+                 bincode::Encode, bincode::Decode, schemars::JsonSchema)]
         pub enum $name {
             $(#[serde(rename = $text)] $variant,)*
         }

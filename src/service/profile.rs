@@ -35,7 +35,7 @@ impl Service {
 
     /// `update_password`: `current_password` is required unless UPDATE_PASSWORD is pending (stored,
     /// or injected by a reset token). Clears UPDATE_PASSWORD; older tokens stop working.
-    pub async fn profile_update_password(
+    pub async fn user_profile_update_password(
         &self,
         cred: Credential,
         req: UpdatePasswordRequest,
@@ -93,7 +93,7 @@ impl Service {
     }
 
     /// v2 `reset_password` (+noauth): the same as v1.
-    pub async fn profile_reset_password(
+    pub async fn user_profile_reset_password(
         &self,
         cred: Credential,
         req: UserPasswordResetRequest,

@@ -1,14 +1,17 @@
 //! The HTTP/JSON gateway: `POST <REST path>` for every method of the method table, calling the
 //! same service layer as tarpc. Errors are `{"detail": {"code", "message"}}` with the HTTP status
-//! of SPEC section 8.
+//! of SPEC section 8. Also `GET /healthz`, `GET /metrics` (Prometheus text, see `crate::metrics`)
+//! and `GET /openapi.json` (see `super::openapi`).
 
 use crate::api::*;
+use crate::metrics::{Gauges, MethodId, Metrics, Transport, instrument};
 use crate::service::Service;
 use actix_web::http::{StatusCode, header};
 use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
 use futures::StreamExt;
 use serde::de::DeserializeOwned;
 use std::net::SocketAddr;
+use std::sync::Arc;
 
 /// Largest request body accepted.
 pub const MAX_BODY: usize = 1024 * 1024;
@@ -76,10 +79,19 @@ impl ToJson for TokenInfo {
     }
 }
 
+/// The HTTP status of an error: SPEC section 8's mapping of its status, except that a body over
+/// the limit is 413 (SPEC section 9).
+pub fn http_status(e: &ApiError) -> StatusCode {
+    match e.code {
+        ErrorCode::RequestTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+        _ => StatusCode::from_u16(e.status().http_code())
+            .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
+    }
+}
+
 /// The error body of SPEC section 8/9.
 pub fn error_response(e: &ApiError) -> HttpResponse {
-    let status =
-        StatusCode::from_u16(e.status().http_code()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let status = http_status(e);
     HttpResponse::build(status).json(serde_json::json!({
         "detail": {"code": e.code.as_str(), "message": e.message}
     }))
@@ -97,11 +109,10 @@ fn credential(req: &HttpRequest) -> Credential {
         .headers()
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| {
-            v.strip_prefix("Bearer ")
-                .or_else(|| v.strip_prefix("bearer "))
-        })
-        .map(str::trim)
+        .and_then(|v| v.trim_start().split_once(' '))
+        // The scheme is case-insensitive (RFC 9110 section 11.1).
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+        .map(|(_, v)| v.trim())
         .filter(|v| !v.is_empty());
     match value {
         Some(v) => Credential::bearer(v),
@@ -162,11 +173,12 @@ macro_rules! routes {
         fn configure(cfg: &mut web::ServiceConfig) {
             $(
                 cfg.route($path, web::post().to(
-                    |r: HttpRequest, body: web::Payload, svc: web::Data<Service>| async move {
-                        match decode::<$req>(&r, body).await {
-                            Ok((cred, req)) => respond(svc.get_ref().$name(cred, req).await),
-                            Err(e) => error_response(&e),
-                        }
+                    |r: HttpRequest, body: web::Payload, svc: web::Data<Service>, m: web::Data<Metrics>| async move {
+                        let call = async {
+                            let (cred, req) = decode::<$req>(&r, body).await?;
+                            svc.get_ref().$name(cred, req).await
+                        };
+                        respond(instrument(&m, Transport::Http, MethodId::$name, call).await)
                     },
                 ));
             )*
@@ -177,6 +189,27 @@ crate::with_methods!(routes);
 
 async fn healthz() -> HttpResponse {
     HttpResponse::Ok().json(serde_json::json!({"status": "ok"}))
+}
+
+/// `GET /metrics`: the Prometheus text page.
+async fn metrics(svc: web::Data<Service>, m: web::Data<Metrics>) -> HttpResponse {
+    let gauges = Gauges::read(svc.registry()).await;
+    if let Some(outbox) = svc.mailer().outbox() {
+        m.set_outbox_depth(outbox.stats().queued);
+    }
+    HttpResponse::Ok()
+        .content_type("text/plain; version=0.0.4; charset=utf-8")
+        .body(m.render(&gauges))
+}
+
+/// The OpenAPI document, rendered once at start.
+struct OpenApi(String);
+
+/// `GET /openapi.json`.
+async fn openapi_json(doc: web::Data<OpenApi>) -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("application/json")
+        .body(doc.0.clone())
 }
 
 async fn not_found(req: HttpRequest) -> HttpResponse {
@@ -193,12 +226,19 @@ async fn not_found(req: HttpRequest) -> HttpResponse {
 pub fn start(
     addr: SocketAddr,
     service: Service,
+    metrics: Arc<Metrics>,
 ) -> std::io::Result<(SocketAddr, actix_web::dev::ServerHandle)> {
     let data = web::Data::new(service);
+    let metrics = web::Data::from(metrics);
+    let openapi = web::Data::new(OpenApi(super::openapi::document().to_string()));
     let server = HttpServer::new(move || {
         App::new()
             .app_data(data.clone())
+            .app_data(metrics.clone())
             .route("/healthz", web::get().to(healthz))
+            .app_data(openapi.clone())
+            .route("/metrics", web::get().to(self::metrics))
+            .route("/openapi.json", web::get().to(openapi_json))
             .configure(configure)
             .default_service(web::to(not_found))
     })

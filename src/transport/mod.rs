@@ -1,5 +1,6 @@
 //! Transports: tarpc (Rust services) and the HTTP/JSON gateway. Both only decode, pick the
-//! credential, call the service layer and encode.
+//! credential, call the service layer and encode. `openapi` describes the gateway.
 
 pub mod http;
+pub mod openapi;
 pub mod tarpc;

@@ -4,6 +4,7 @@
 
 use crate::api::service::Identity;
 use crate::api::*;
+use crate::metrics::{MethodId, Metrics, Transport, instrument};
 use crate::service::Service;
 use futures::StreamExt;
 use std::net::SocketAddr;
@@ -43,8 +44,12 @@ pub fn framed(io: TcpStream, max_frame: usize) -> Framed<TcpStream, LengthDelimi
     Framed::new(io, codec)
 }
 
+/// One connection's handler: the service plus the metrics every call is recorded in.
 #[derive(Clone)]
-pub struct RpcServer(pub Service);
+pub struct RpcServer {
+    pub service: Service,
+    pub metrics: Arc<Metrics>,
+}
 
 macro_rules! delegate {
     ($($name:ident($req:ty) -> $resp:ty = $path:literal;)*) => {
@@ -52,7 +57,8 @@ macro_rules! delegate {
             async fn ping(self, _: Context) {}
             $(
                 async fn $name(self, _: Context, cred: Credential, req: $req) -> ApiResult<$resp> {
-                    self.0.$name(cred, req).await
+                    let call = self.service.$name(cred, req);
+                    instrument(&self.metrics, Transport::Tarpc, MethodId::$name, call).await
                 }
             )*
         }
@@ -66,7 +72,12 @@ pub async fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
 }
 
 /// Accepts connections until the task is dropped.
-pub async fn serve(listener: TcpListener, service: Service, limits: RpcLimits) {
+pub async fn serve(
+    listener: TcpListener,
+    service: Service,
+    metrics: Arc<Metrics>,
+    limits: RpcLimits,
+) {
     let slots = Arc::new(Semaphore::new(limits.max_connections));
     loop {
         let (stream, peer) = match listener.accept().await {
@@ -86,7 +97,10 @@ pub async fn serve(listener: TcpListener, service: Service, limits: RpcLimits) {
         }
         let transport =
             tarpc::serde_transport::new(framed(stream, limits.max_frame), Bincode::default());
-        let server = RpcServer(service.clone());
+        let server = RpcServer {
+            service: service.clone(),
+            metrics: metrics.clone(),
+        };
         tokio::spawn(async move {
             BaseChannel::with_defaults(transport)
                 .max_concurrent_requests(limits.max_in_flight_per_connection)

@@ -1,0 +1,428 @@
+//! Process metrics in the Prometheus text format (`GET /metrics`), hand-written with atomics.
+//!
+//! Requests are counted and timed in one place, [`instrument`], which the code generated from the
+//! method table calls on both transports: a method added to the table is measured on both without
+//! any per-method code. Gauges that describe state (domains, users per domain) are read from the
+//! registry when the page is rendered. The WAL and the mail outbox report through
+//! [`Metrics::record_fsync`] and [`Metrics::set_outbox_depth`]; their series appear only once
+//! something reports them, so the page never shows a number nothing measured.
+
+use crate::actor::registry::Registry;
+use crate::api::{ApiResult, ErrorCode};
+use std::fmt::Write as _;
+use std::future::Future;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
+use std::time::{Duration, Instant};
+
+macro_rules! method_ids {
+    ($($name:ident($req:ty) -> $resp:ty = $path:literal;)*) => {
+        /// Every method of the table, in table order: `MethodId::user_get as usize` is its index
+        /// in [`crate::api::service::METHODS`].
+        #[allow(non_camel_case_types)]
+        #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+        pub enum MethodId { $($name,)* }
+
+        impl MethodId {
+            /// Every method, in table order.
+            pub const ALL: &'static [MethodId] = &[$(MethodId::$name,)*];
+            /// The method's name, e.g. `user_get`.
+            pub fn name(self) -> &'static str {
+                match self { $(MethodId::$name => stringify!($name),)* }
+            }
+        }
+    };
+}
+crate::with_methods!(method_ids);
+
+/// Which transport a request came in on (the `transport` label).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Transport {
+    Tarpc,
+    Http,
+}
+
+impl Transport {
+    const ALL: [Transport; 2] = [Transport::Tarpc, Transport::Http];
+    fn label(self) -> &'static str {
+        match self {
+            Transport::Tarpc => "tarpc",
+            Transport::Http => "http",
+        }
+    }
+}
+
+/// Upper bounds of the latency buckets, in microseconds (50 µs … 10 s; `+Inf` follows).
+const BUCKETS_US: [u64; 17] = [
+    50, 100, 250, 500, 1_000, 2_500, 5_000, 10_000, 25_000, 50_000, 100_000, 250_000, 500_000,
+    1_000_000, 2_500_000, 5_000_000, 10_000_000,
+];
+
+/// A latency histogram: per-bucket counts (not cumulative; the last one is `+Inf`), sum, count.
+struct Histogram {
+    buckets: [AtomicU64; BUCKETS_US.len() + 1],
+    sum_ns: AtomicU64,
+    count: AtomicU64,
+}
+
+impl Histogram {
+    fn new() -> Self {
+        Histogram {
+            buckets: std::array::from_fn(|_| AtomicU64::new(0)),
+            sum_ns: AtomicU64::new(0),
+            count: AtomicU64::new(0),
+        }
+    }
+
+    fn observe(&self, d: Duration) {
+        let us = u64::try_from(d.as_micros()).unwrap_or(u64::MAX);
+        let i = BUCKETS_US
+            .iter()
+            .position(|&b| us <= b)
+            .unwrap_or(BUCKETS_US.len());
+        self.buckets[i].fetch_add(1, Relaxed);
+        let ns = u64::try_from(d.as_nanos()).unwrap_or(u64::MAX);
+        self.sum_ns.fetch_add(ns, Relaxed);
+        self.count.fetch_add(1, Relaxed);
+    }
+
+    /// Writes `<name>_bucket`, `_sum` and `_count` lines; `labels` is `k="v",…` or empty.
+    fn render(&self, out: &mut String, name: &str, labels: &str) {
+        let sep = if labels.is_empty() { "" } else { "," };
+        let mut cumulative = 0u64;
+        for (i, b) in self.buckets.iter().enumerate() {
+            cumulative += b.load(Relaxed);
+            let le = match BUCKETS_US.get(i) {
+                Some(us) => seconds(*us as f64 / 1e6),
+                None => "+Inf".to_owned(),
+            };
+            let _ = writeln!(
+                out,
+                "{name}_bucket{{{labels}{sep}le=\"{le}\"}} {cumulative}"
+            );
+        }
+        let braces = if labels.is_empty() {
+            String::new()
+        } else {
+            format!("{{{labels}}}")
+        };
+        let sum = self.sum_ns.load(Relaxed) as f64 / 1e9;
+        let _ = writeln!(out, "{name}_sum{braces} {}", seconds(sum));
+        // Count as the +Inf bucket, so the two always agree on one page.
+        let _ = writeln!(out, "{name}_count{braces} {cumulative}");
+    }
+}
+
+/// A number of seconds as Prometheus writes it (no exponent for the bucket bounds used here).
+fn seconds(s: f64) -> String {
+    let text = format!("{s:.9}");
+    let text = text.trim_end_matches('0');
+    text.strip_suffix('.').unwrap_or(text).to_owned()
+}
+
+/// Counters of one (method, transport): outcome 0 is `ok`, outcome `1 + i` is
+/// `ErrorCode::ALL[i]`.
+struct MethodStats {
+    outcomes: Box<[AtomicU64]>,
+    latency: Histogram,
+}
+
+impl MethodStats {
+    fn new() -> Self {
+        MethodStats {
+            outcomes: (0..=ErrorCode::ALL.len())
+                .map(|_| AtomicU64::new(0))
+                .collect(),
+            latency: Histogram::new(),
+        }
+    }
+}
+
+/// Gauges read from state when the page is rendered.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct Gauges {
+    pub domains: u64,
+    /// (domain_id, number of users), sorted by domain_id.
+    pub users: Vec<(String, u64)>,
+}
+
+impl Gauges {
+    /// Reads the gauges from the registry: one cheap message per domain actor.
+    pub async fn read(registry: &Registry) -> Gauges {
+        let ids = registry.domain_ids();
+        let mut users = Vec::with_capacity(ids.len());
+        for id in ids {
+            // A domain deleted meanwhile is skipped.
+            if let Ok(n) = registry
+                .exec(&id, |ctx| Ok(ctx.state().users.len() as u64))
+                .await
+            {
+                users.push((id, n));
+            }
+        }
+        Gauges {
+            domains: users.len() as u64,
+            users,
+        }
+    }
+}
+
+/// The process's metrics; shared by both transports (and, once wired, the WAL and the outbox).
+pub struct Metrics {
+    /// Indexed by `MethodId as usize * 2 + transport`.
+    methods: Box<[MethodStats]>,
+    fsync: Histogram,
+    fsync_wired: AtomicBool,
+    outbox_depth: AtomicU64,
+    outbox_wired: AtomicBool,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Metrics {
+    pub fn new() -> Self {
+        Metrics {
+            methods: (0..MethodId::ALL.len() * Transport::ALL.len())
+                .map(|_| MethodStats::new())
+                .collect(),
+            fsync: Histogram::new(),
+            fsync_wired: AtomicBool::new(false),
+            outbox_depth: AtomicU64::new(0),
+            outbox_wired: AtomicBool::new(false),
+        }
+    }
+
+    fn stats(&self, method: MethodId, transport: Transport) -> &MethodStats {
+        let t = match transport {
+            Transport::Tarpc => 0,
+            Transport::Http => 1,
+        };
+        &self.methods[method as usize * Transport::ALL.len() + t]
+    }
+
+    /// Records one request: how long it took and its outcome (`None` = ok).
+    pub fn observe(
+        &self,
+        transport: Transport,
+        method: MethodId,
+        elapsed: Duration,
+        error: Option<ErrorCode>,
+    ) {
+        let s = self.stats(method, transport);
+        let i = error.map_or(0, |c| c as usize + 1);
+        if let Some(counter) = s.outcomes.get(i) {
+            counter.fetch_add(1, Relaxed);
+        }
+        s.latency.observe(elapsed);
+    }
+
+    /// Records the duration of one WAL fsync (group commit). Call it from the persistence thread
+    /// after each sync; `identityd_wal_fsync_duration_seconds` appears once it has been called.
+    pub fn record_fsync(&self, d: Duration) {
+        self.fsync.observe(d);
+        self.fsync_wired.store(true, Relaxed);
+    }
+
+    /// Sets the number of mails waiting in the outbox; `identityd_outbox_depth` appears once it
+    /// has been called.
+    pub fn set_outbox_depth(&self, n: u64) {
+        self.outbox_depth.store(n, Relaxed);
+        self.outbox_wired.store(true, Relaxed);
+    }
+
+    /// The page in the Prometheus text exposition format (version 0.0.4).
+    pub fn render(&self, gauges: &Gauges) -> String {
+        let mut out = String::with_capacity(16 * 1024);
+        let _ = writeln!(
+            out,
+            "# HELP identityd_requests_total API requests by transport, method and outcome (ok or the error code).\n\
+             # TYPE identityd_requests_total counter"
+        );
+        for &m in MethodId::ALL {
+            for t in Transport::ALL {
+                let s = self.stats(m, t);
+                if s.latency.count.load(Relaxed) == 0 {
+                    continue;
+                }
+                let labels = format!("transport=\"{}\",method=\"{}\"", t.label(), m.name());
+                for (i, c) in s.outcomes.iter().enumerate() {
+                    let n = c.load(Relaxed);
+                    let outcome = match i.checked_sub(1) {
+                        None => "ok",
+                        Some(e) => match ErrorCode::ALL.get(e) {
+                            Some(code) => code.as_str(),
+                            None => continue,
+                        },
+                    };
+                    // `ok` is always shown for a method that was called; errors once they occur.
+                    if n > 0 || i == 0 {
+                        let _ = writeln!(
+                            out,
+                            "identityd_requests_total{{{labels},outcome=\"{outcome}\"}} {n}"
+                        );
+                    }
+                }
+            }
+        }
+        let _ = writeln!(
+            out,
+            "# HELP identityd_request_duration_seconds Time to answer an API request, from decoding to the reply.\n\
+             # TYPE identityd_request_duration_seconds histogram"
+        );
+        for &m in MethodId::ALL {
+            for t in Transport::ALL {
+                let s = self.stats(m, t);
+                if s.latency.count.load(Relaxed) == 0 {
+                    continue;
+                }
+                let labels = format!("transport=\"{}\",method=\"{}\"", t.label(), m.name());
+                s.latency
+                    .render(&mut out, "identityd_request_duration_seconds", &labels);
+            }
+        }
+        let _ = writeln!(
+            out,
+            "# HELP identityd_domains Domains in memory.\n# TYPE identityd_domains gauge\nidentityd_domains {}",
+            gauges.domains
+        );
+        let _ = writeln!(
+            out,
+            "# HELP identityd_users Users per domain.\n# TYPE identityd_users gauge"
+        );
+        for (domain_id, n) in &gauges.users {
+            let _ = writeln!(
+                out,
+                "identityd_users{{domain_id=\"{}\"}} {n}",
+                label_value(domain_id)
+            );
+        }
+        if self.fsync_wired.load(Relaxed) {
+            let _ = writeln!(
+                out,
+                "# HELP identityd_wal_fsync_duration_seconds Time of one WAL fsync (a group commit).\n\
+                 # TYPE identityd_wal_fsync_duration_seconds histogram"
+            );
+            self.fsync
+                .render(&mut out, "identityd_wal_fsync_duration_seconds", "");
+        }
+        if self.outbox_wired.load(Relaxed) {
+            let _ = writeln!(
+                out,
+                "# HELP identityd_outbox_depth Mails waiting to be sent.\n# TYPE identityd_outbox_depth gauge\nidentityd_outbox_depth {}",
+                self.outbox_depth.load(Relaxed)
+            );
+        }
+        out
+    }
+}
+
+/// Escapes a label value (`\`, `"` and newlines).
+fn label_value(v: &str) -> String {
+    v.replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
+}
+
+/// Runs one API request and records its latency and outcome. Both transports' generated code
+/// wraps every method in this; it is the only place requests are measured.
+pub async fn instrument<T>(
+    metrics: &Metrics,
+    transport: Transport,
+    method: MethodId,
+    request: impl Future<Output = ApiResult<T>>,
+) -> ApiResult<T> {
+    let start = Instant::now();
+    let result = request.await;
+    metrics.observe(
+        transport,
+        method,
+        start.elapsed(),
+        result.as_ref().err().map(|e| e.code),
+    );
+    result
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::api::service::METHODS;
+
+    #[test]
+    fn method_ids_follow_the_table() {
+        assert_eq!(MethodId::ALL.len(), METHODS.len());
+        for (i, m) in MethodId::ALL.iter().enumerate() {
+            assert_eq!(*m as usize, i);
+            assert_eq!(m.name(), METHODS[i].0);
+        }
+        for (i, c) in ErrorCode::ALL.iter().enumerate() {
+            assert_eq!(*c as usize, i, "ErrorCode::ALL is in declaration order");
+        }
+    }
+
+    #[test]
+    fn histogram_buckets_are_cumulative_and_counts_agree() {
+        let m = Metrics::new();
+        let id = MethodId::ALL[0];
+        m.observe(Transport::Http, id, Duration::from_micros(40), None);
+        m.observe(Transport::Http, id, Duration::from_micros(700), None);
+        m.observe(
+            Transport::Http,
+            id,
+            Duration::from_secs(30),
+            Some(ErrorCode::NotFound),
+        );
+        let page = m.render(&Gauges::default());
+        let labels = format!("transport=\"http\",method=\"{}\"", id.name());
+        assert!(page.contains(&format!(
+            "identityd_requests_total{{{labels},outcome=\"ok\"}} 2\n"
+        )));
+        assert!(page.contains(&format!(
+            "identityd_requests_total{{{labels},outcome=\"ERROR_NOT_FOUND\"}} 1\n"
+        )));
+        let b =
+            |le: &str| format!("identityd_request_duration_seconds_bucket{{{labels},le=\"{le}\"}}");
+        assert!(page.contains(&format!("{} 1\n", b("0.00005"))), "{page}");
+        assert!(page.contains(&format!("{} 1\n", b("0.0005"))), "{page}");
+        assert!(page.contains(&format!("{} 2\n", b("0.001"))), "{page}");
+        assert!(page.contains(&format!("{} 2\n", b("10"))), "{page}");
+        assert!(page.contains(&format!("{} 3\n", b("+Inf"))), "{page}");
+        assert!(page.contains(&format!(
+            "identityd_request_duration_seconds_count{{{labels}}} 3\n"
+        )));
+        assert!(page.contains(&format!(
+            "identityd_request_duration_seconds_sum{{{labels}}} 30.00074\n"
+        )));
+        // The other transport and uncalled methods have no series.
+        assert!(!page.contains("transport=\"tarpc\""));
+    }
+
+    #[test]
+    fn wal_and_outbox_series_appear_only_once_reported() {
+        let m = Metrics::new();
+        let page = m.render(&Gauges::default());
+        assert!(!page.contains("fsync"));
+        assert!(!page.contains("outbox"));
+        m.record_fsync(Duration::from_micros(220));
+        m.set_outbox_depth(7);
+        let page = m.render(&Gauges {
+            domains: 1,
+            users: vec![("domain-\"x\"".into(), 3)],
+        });
+        assert!(page.contains("identityd_wal_fsync_duration_seconds_bucket{le=\"0.00025\"} 1\n"));
+        assert!(page.contains("identityd_wal_fsync_duration_seconds_count 1\n"));
+        assert!(page.contains("identityd_outbox_depth 7\n"));
+        assert!(page.contains("identityd_domains 1\n"));
+        assert!(page.contains("identityd_users{domain_id=\"domain-\\\"x\\\"\"} 3\n"));
+    }
+
+    #[test]
+    fn seconds_are_written_without_trailing_zeros() {
+        assert_eq!(seconds(0.00005), "0.00005");
+        assert_eq!(seconds(1.0), "1");
+        assert_eq!(seconds(2.5), "2.5");
+        assert_eq!(seconds(0.0), "0");
+    }
+}
