@@ -2,6 +2,8 @@
 //! argon2 parameters, reached through the real tarpc client.
 #![allow(dead_code)]
 
+pub mod smtp;
+
 use identityd::api::*;
 use identityd::auth::hasher::HashParams;
 use identityd::client::{IdentityClient, connect, ctx};
