@@ -378,3 +378,340 @@ pub struct ProfileInfo {
     pub created_at: String,
     pub last_accessed_at: Option<String>,
 }
+
+// ---------------------------------------------------------------------------------------------
+// Workspaces
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(default)]
+pub struct CreateWorkspaceRequest {
+    pub name: String,
+    pub tags: Option<Value>,
+    pub workspace_group_id: Option<String>,
+    pub domain_id: String,
+}
+
+/// Only given fields change; `workspace_group_id: ""` takes the workspace out of its group.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(default)]
+pub struct UpdateWorkspaceRequest {
+    pub workspace_id: String,
+    pub name: Option<String>,
+    pub tags: Option<Value>,
+    pub workspace_group_id: Option<String>,
+    pub domain_id: String,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(default)]
+pub struct WorkspaceRequest {
+    pub workspace_id: String,
+    pub domain_id: String,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(default)]
+pub struct ListWorkspacesRequest {
+    pub domain_id: String,
+    pub name: Option<String>,
+    pub state: Option<WorkspaceState>,
+    pub workspace_group_id: Option<String>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct WorkspaceInfo {
+    pub workspace_id: String,
+    pub name: String,
+    pub state: Option<WorkspaceState>,
+    pub tags: Map,
+    pub created_by: String,
+    pub reference_id: Option<String>,
+    pub is_managed: bool,
+    pub is_dormant: bool,
+    pub dormant_updated_at: Option<String>,
+    pub last_synced_at: Option<String>,
+    pub created_at: String,
+    pub domain_id: String,
+    pub workspace_group_id: Option<String>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct WorkspacesInfo {
+    pub results: Vec<WorkspaceInfo>,
+    pub total_count: u64,
+}
+
+// ---------------------------------------------------------------------------------------------
+// Workspace groups
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(default)]
+pub struct CreateWorkspaceGroupRequest {
+    pub name: String,
+    pub tags: Option<Value>,
+    pub domain_id: String,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(default)]
+pub struct UpdateWorkspaceGroupRequest {
+    pub workspace_group_id: String,
+    pub name: Option<String>,
+    pub tags: Option<Value>,
+    pub domain_id: String,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(default)]
+pub struct GroupUserRef {
+    pub user_id: String,
+    /// Required by add_users (a workspace role); ignored by remove_users.
+    pub role_id: Option<String>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(default)]
+pub struct WorkspaceGroupUsersRequest {
+    pub workspace_group_id: String,
+    pub users: Vec<GroupUserRef>,
+    pub domain_id: String,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(default)]
+pub struct WorkspaceGroupRequest {
+    pub workspace_group_id: String,
+    pub domain_id: String,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(default)]
+pub struct ListWorkspaceGroupsRequest {
+    pub domain_id: String,
+    pub name: Option<String>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct GroupUserInfo {
+    pub user_id: String,
+    pub role_id: String,
+    pub role_type: Option<RoleType>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct WorkspaceGroupInfo {
+    pub workspace_group_id: String,
+    pub name: String,
+    pub users: Vec<GroupUserInfo>,
+    pub tags: Map,
+    pub created_by: String,
+    pub updated_by: String,
+    pub created_at: String,
+    pub updated_at: String,
+    pub domain_id: String,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct WorkspaceGroupsInfo {
+    pub results: Vec<WorkspaceGroupInfo>,
+    pub total_count: u64,
+}
+
+// ---------------------------------------------------------------------------------------------
+// Roles and role bindings
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(default)]
+pub struct CreateRoleRequest {
+    pub name: String,
+    pub role_type: Option<RoleType>,
+    pub domain_id: String,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(default)]
+pub struct RoleRequest {
+    pub role_id: String,
+    pub domain_id: String,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(default)]
+pub struct ListRolesRequest {
+    pub domain_id: String,
+    pub role_type: Option<RoleType>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct RoleInfo {
+    pub role_id: String,
+    pub name: String,
+    pub role_type: Option<RoleType>,
+    pub is_managed: bool,
+    pub domain_id: String,
+    pub created_at: Option<String>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct RolesInfo {
+    pub results: Vec<RoleInfo>,
+    pub total_count: u64,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(default)]
+pub struct CreateRoleBindingRequest {
+    pub user_id: String,
+    pub role_id: String,
+    pub resource_group: Option<ResourceGroup>,
+    pub workspace_id: Option<String>,
+    pub domain_id: String,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(default)]
+pub struct RoleBindingRequest {
+    pub role_binding_id: String,
+    pub domain_id: String,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(default)]
+pub struct ListRoleBindingsRequest {
+    pub domain_id: String,
+    pub user_id: Option<String>,
+    pub workspace_id: Option<String>,
+    pub role_type: Option<RoleType>,
+    pub resource_group: Option<ResourceGroup>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct RoleBindingInfo {
+    /// Absent for a role held through workspace-group membership.
+    pub role_binding_id: Option<String>,
+    pub user_id: String,
+    pub role_id: String,
+    pub role_type: Option<RoleType>,
+    pub resource_group: Option<ResourceGroup>,
+    pub workspace_id: Option<String>,
+    pub workspace_group_id: Option<String>,
+    pub domain_id: String,
+    pub created_at: Option<String>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct RoleBindingsInfo {
+    pub results: Vec<RoleBindingInfo>,
+    pub total_count: u64,
+}
+
+// ---------------------------------------------------------------------------------------------
+// UserProfile v2 (the caller is the token's user; request fields never name another user)
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(default)]
+pub struct UpdateUserProfileRequest {
+    pub password: Option<Secret>,
+    pub name: Option<String>,
+    pub email: Option<String>,
+    pub language: Option<String>,
+    pub timezone: Option<String>,
+    pub tags: Option<Value>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(default)]
+pub struct ProfileVerifyEmailRequest {
+    pub email: Option<String>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(default)]
+pub struct ProfileConfirmRequest {
+    pub verify_code: Secret,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(default)]
+pub struct ProfileEnableMfaRequest {
+    pub mfa_type: String,
+    pub options: Value,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(default)]
+pub struct UserProfileRequest {
+    pub workspace_group_id: Option<String>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct MyWorkspaceInfo {
+    pub workspace_id: String,
+    pub name: String,
+    pub state: Option<WorkspaceState>,
+    pub tags: Map,
+    pub created_by: String,
+    pub reference_id: Option<String>,
+    pub is_managed: bool,
+    pub is_dormant: bool,
+    pub dormant_updated_at: Option<String>,
+    pub last_synced_at: Option<String>,
+    pub created_at: String,
+    pub domain_id: String,
+    pub workspace_group_id: Option<String>,
+    pub role_id: Option<String>,
+    pub role_type: Option<RoleType>,
+    pub role_name: Option<String>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct MyWorkspacesInfo {
+    pub results: Vec<MyWorkspaceInfo>,
+    pub total_count: u64,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct MyGroupUserInfo {
+    pub user_id: String,
+    pub role_id: String,
+    pub role_type: Option<RoleType>,
+    pub user_name: String,
+    pub state: Option<UserState>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct MyWorkspaceGroupInfo {
+    pub workspace_group_id: String,
+    pub name: String,
+    pub users: Vec<MyGroupUserInfo>,
+    pub tags: Map,
+    pub created_by: String,
+    pub updated_by: String,
+    pub created_at: String,
+    pub updated_at: String,
+    pub domain_id: String,
+    /// The caller's role in the group, if it is a member.
+    pub role_binding_info: Option<RoleBindingInfo>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct MyWorkspaceGroupsInfo {
+    pub results: Vec<MyWorkspaceGroupInfo>,
+    pub total_count: u64,
+}
+
+// ---------------------------------------------------------------------------------------------
+// Token grant
+
+/// Exchanges a refresh token for an access token scoped to the user, the domain, or a workspace,
+/// with the role of the matching binding.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(default)]
+pub struct GrantTokenRequest {
+    /// `REFRESH_TOKEN` (the only grant type).
+    pub grant_type: Option<String>,
+    pub token: Secret,
+    pub scope: Option<TokenScope>,
+    pub workspace_id: Option<String>,
+    pub timeout: Option<u64>,
+}

@@ -44,6 +44,42 @@ macro_rules! with_methods {
             token_refresh(RefreshTokenRequest) -> TokenInfo = "/identity/v2/token/refresh";
             token_public_key(Empty) -> PublicKeyInfo = "/identity/v2/token/public-key";
 
+            token_grant(GrantTokenRequest) -> TokenInfo = "/identity/v2/token/grant";
+
+            user_profile_update(UpdateUserProfileRequest) -> ProfileInfo = "/identity/v2/user-profile/update";
+            user_profile_verify_email(ProfileVerifyEmailRequest) -> Empty = "/identity/v2/user-profile/verify-email";
+            user_profile_confirm_email(ProfileConfirmRequest) -> ProfileInfo = "/identity/v2/user-profile/confirm-email";
+            user_profile_enable_mfa(ProfileEnableMfaRequest) -> ProfileInfo = "/identity/v2/user-profile/enable-mfa";
+            user_profile_disable_mfa(Empty) -> ProfileInfo = "/identity/v2/user-profile/disable-mfa";
+            user_profile_confirm_mfa(ProfileConfirmRequest) -> ProfileInfo = "/identity/v2/user-profile/confirm-mfa";
+            user_profile_get(UserProfileRequest) -> ProfileInfo = "/identity/v2/user-profile/get";
+            user_profile_get_workspaces(UserProfileRequest) -> MyWorkspacesInfo = "/identity/v2/user-profile/get-workspaces";
+            user_profile_get_workspace_groups(Empty) -> MyWorkspaceGroupsInfo = "/identity/v2/user-profile/get-workspace-groups";
+
+            workspace_create(CreateWorkspaceRequest) -> WorkspaceInfo = "/identity/v2/workspace/create";
+            workspace_update(UpdateWorkspaceRequest) -> WorkspaceInfo = "/identity/v2/workspace/update";
+            workspace_enable(WorkspaceRequest) -> WorkspaceInfo = "/identity/v2/workspace/enable";
+            workspace_disable(WorkspaceRequest) -> WorkspaceInfo = "/identity/v2/workspace/disable";
+            workspace_delete(WorkspaceRequest) -> Empty = "/identity/v2/workspace/delete";
+            workspace_get(WorkspaceRequest) -> WorkspaceInfo = "/identity/v2/workspace/get";
+            workspace_list(ListWorkspacesRequest) -> WorkspacesInfo = "/identity/v2/workspace/list";
+
+            workspace_group_create(CreateWorkspaceGroupRequest) -> WorkspaceGroupInfo = "/identity/v2/workspace-group/create";
+            workspace_group_update(UpdateWorkspaceGroupRequest) -> WorkspaceGroupInfo = "/identity/v2/workspace-group/update";
+            workspace_group_add_users(WorkspaceGroupUsersRequest) -> WorkspaceGroupInfo = "/identity/v2/workspace-group/add-users";
+            workspace_group_remove_users(WorkspaceGroupUsersRequest) -> WorkspaceGroupInfo = "/identity/v2/workspace-group/remove-users";
+            workspace_group_delete(WorkspaceGroupRequest) -> Empty = "/identity/v2/workspace-group/delete";
+            workspace_group_get(WorkspaceGroupRequest) -> WorkspaceGroupInfo = "/identity/v2/workspace-group/get";
+            workspace_group_list(ListWorkspaceGroupsRequest) -> WorkspaceGroupsInfo = "/identity/v2/workspace-group/list";
+
+            role_create(CreateRoleRequest) -> RoleInfo = "/identity/v2/role/create";
+            role_delete(RoleRequest) -> Empty = "/identity/v2/role/delete";
+            role_list(ListRolesRequest) -> RolesInfo = "/identity/v2/role/list";
+
+            role_binding_create(CreateRoleBindingRequest) -> RoleBindingInfo = "/identity/v2/role-binding/create";
+            role_binding_delete(RoleBindingRequest) -> Empty = "/identity/v2/role-binding/delete";
+            role_binding_list(ListRoleBindingsRequest) -> RoleBindingsInfo = "/identity/v2/role-binding/list";
+
             system_snapshot(Empty) -> SnapshotInfo = "/identity/v2/system/snapshot";
         }
     };

@@ -75,3 +75,11 @@ wire_enum!(
     /// How Token.issue authenticates.
     AuthType { Local => "LOCAL", Mfa => "MFA" }
 );
+wire_enum!(
+    /// State of a workspace (DELETED workspaces are hidden).
+    WorkspaceState { Enabled => "ENABLED", Disabled => "DISABLED", Deleted => "DELETED" }
+);
+wire_enum!(
+    /// Scope of a granted token.
+    TokenScope { User => "USER", Domain => "DOMAIN", Workspace => "WORKSPACE" }
+);

@@ -5,7 +5,7 @@ use super::clock::{Millis, iso};
 use crate::api::{self, Map};
 use crate::api::{
     Backend, DomainState as DomainStatus, MfaState, MfaType, RequiredAction, ResourceGroup,
-    RoleType, UserState, UserType,
+    RoleType, UserState, UserType, WorkspaceState,
 };
 use bincode::{Decode, Encode};
 use std::fmt;
@@ -248,3 +248,146 @@ pub struct RoleBinding {
 pub const MANAGED_DOMAIN_ADMIN: &str = "managed-domain-admin";
 pub const MANAGED_WORKSPACE_OWNER: &str = "managed-workspace-owner";
 pub const MANAGED_WORKSPACE_MEMBER: &str = "managed-workspace-member";
+
+#[derive(Clone, Debug, PartialEq, Encode, Decode)]
+pub struct Role {
+    pub role_id: String,
+    pub name: String,
+    pub role_type: RoleType,
+    pub is_managed: bool,
+    pub created_at: Millis,
+}
+
+impl Role {
+    /// The managed roles every domain has (not stored; they cannot change).
+    pub fn managed() -> [Role; 3] {
+        let r = |id: &str, name: &str, t| Role {
+            role_id: id.into(),
+            name: name.into(),
+            role_type: t,
+            is_managed: true,
+            created_at: 0,
+        };
+        [
+            r(MANAGED_DOMAIN_ADMIN, "Domain Admin", RoleType::DomainAdmin),
+            r(
+                MANAGED_WORKSPACE_OWNER,
+                "Workspace Owner",
+                RoleType::WorkspaceOwner,
+            ),
+            r(
+                MANAGED_WORKSPACE_MEMBER,
+                "Workspace Member",
+                RoleType::WorkspaceMember,
+            ),
+        ]
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Encode, Decode)]
+pub struct Workspace {
+    pub workspace_id: String,
+    pub name: String,
+    pub state: WorkspaceState,
+    pub tags: Map,
+    pub created_by: String,
+    pub reference_id: Option<String>,
+    pub is_managed: bool,
+    pub is_dormant: bool,
+    pub dormant_updated_at: Option<Millis>,
+    pub last_synced_at: Option<Millis>,
+    pub created_at: Millis,
+    pub workspace_group_id: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Encode, Decode)]
+pub struct GroupMember {
+    pub user_id: String,
+    pub role_id: String,
+    pub role_type: RoleType,
+}
+
+#[derive(Clone, Debug, PartialEq, Encode, Decode)]
+pub struct WorkspaceGroup {
+    pub workspace_group_id: String,
+    pub name: String,
+    pub users: Vec<GroupMember>,
+    pub tags: Map,
+    pub created_by: String,
+    pub updated_by: String,
+    pub created_at: Millis,
+    pub updated_at: Millis,
+}
+
+impl Workspace {
+    pub fn info(&self, domain_id: &str) -> api::WorkspaceInfo {
+        api::WorkspaceInfo {
+            workspace_id: self.workspace_id.clone(),
+            name: self.name.clone(),
+            state: Some(self.state),
+            tags: self.tags.clone(),
+            created_by: self.created_by.clone(),
+            reference_id: self.reference_id.clone(),
+            is_managed: self.is_managed,
+            is_dormant: self.is_dormant,
+            dormant_updated_at: self.dormant_updated_at.map(iso),
+            last_synced_at: self.last_synced_at.map(iso),
+            created_at: iso(self.created_at),
+            domain_id: domain_id.to_owned(),
+            workspace_group_id: self.workspace_group_id.clone(),
+        }
+    }
+}
+
+impl WorkspaceGroup {
+    pub fn info(&self, domain_id: &str) -> api::WorkspaceGroupInfo {
+        api::WorkspaceGroupInfo {
+            workspace_group_id: self.workspace_group_id.clone(),
+            name: self.name.clone(),
+            users: self
+                .users
+                .iter()
+                .map(|m| api::GroupUserInfo {
+                    user_id: m.user_id.clone(),
+                    role_id: m.role_id.clone(),
+                    role_type: Some(m.role_type),
+                })
+                .collect(),
+            tags: self.tags.clone(),
+            created_by: self.created_by.clone(),
+            updated_by: self.updated_by.clone(),
+            created_at: iso(self.created_at),
+            updated_at: iso(self.updated_at),
+            domain_id: domain_id.to_owned(),
+        }
+    }
+}
+
+impl Role {
+    pub fn info(&self, domain_id: &str) -> api::RoleInfo {
+        api::RoleInfo {
+            role_id: self.role_id.clone(),
+            name: self.name.clone(),
+            role_type: Some(self.role_type),
+            is_managed: self.is_managed,
+            domain_id: domain_id.to_owned(),
+            created_at: (!self.is_managed).then(|| iso(self.created_at)),
+        }
+    }
+}
+
+impl RoleBinding {
+    pub fn info(&self, domain_id: &str) -> api::RoleBindingInfo {
+        api::RoleBindingInfo {
+            role_binding_id: Some(self.role_binding_id.clone()),
+            user_id: self.user_id.clone(),
+            role_id: self.role_id.clone(),
+            role_type: Some(self.role_type),
+            resource_group: Some(self.resource_group),
+            workspace_id: self.workspace_id.clone(),
+            workspace_group_id: self.workspace_group_id.clone(),
+            domain_id: domain_id.to_owned(),
+            created_at: Some(iso(self.created_at)),
+        }
+    }
+}

@@ -6,7 +6,7 @@
 //! and independent of prior state, which keeps the log self-contained.
 
 use super::clock::Millis;
-use super::entities::{Domain, RoleBinding, User};
+use super::entities::{Domain, Role, RoleBinding, User, Workspace, WorkspaceGroup};
 use crate::api::UserState;
 use bincode::{Decode, Encode};
 
@@ -34,6 +34,18 @@ pub enum Event {
     RoleBindingCreated(RoleBinding),
     RoleBindingDeleted {
         role_binding_id: String,
+    },
+    // New variants go at the end: the log encodes variants by position.
+    RoleCreated(Role),
+    RoleDeleted {
+        role_id: String,
+    },
+    /// Creation or after-image of a workspace (DELETED is a state).
+    WorkspacePut(Workspace),
+    /// Creation or after-image of a workspace group.
+    WorkspaceGroupPut(WorkspaceGroup),
+    WorkspaceGroupDeleted {
+        workspace_group_id: String,
     },
 }
 

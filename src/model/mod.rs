@@ -9,3 +9,4 @@ pub mod rules;
 pub mod state;
 pub mod validate;
 pub mod verification;
+pub mod workspace;

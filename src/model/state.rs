@@ -1,6 +1,6 @@
 //! A domain's in-memory state and the one `apply` that changes it.
 
-use super::entities::{Domain, RoleBinding, User};
+use super::entities::{Domain, Role, RoleBinding, User, Workspace, WorkspaceGroup};
 use super::events::{Event, Record};
 use crate::api::{ResourceGroup, RoleType};
 use bincode::{Decode, Encode};
@@ -19,6 +19,10 @@ pub struct DomainState {
     pub user_bindings: HashMap<String, BTreeSet<String>>,
     /// (name, user_id): the default list order (name, then user_id).
     pub by_name: BTreeSet<(String, String)>,
+    /// Custom roles (the managed ones are not stored).
+    pub roles: HashMap<String, Role>,
+    pub workspaces: HashMap<String, Workspace>,
+    pub groups: HashMap<String, WorkspaceGroup>,
 }
 
 /// The persisted part of a [`DomainState`] (what a snapshot stores).
@@ -28,6 +32,9 @@ pub struct DomainImage {
     pub seq: u64,
     pub users: Vec<User>,
     pub bindings: Vec<RoleBinding>,
+    pub roles: Vec<Role>,
+    pub workspaces: Vec<Workspace>,
+    pub groups: Vec<WorkspaceGroup>,
 }
 
 impl DomainState {
@@ -40,6 +47,9 @@ impl DomainState {
             bindings: HashMap::new(),
             user_bindings: HashMap::new(),
             by_name: BTreeSet::new(),
+            roles: HashMap::new(),
+            workspaces: HashMap::new(),
+            groups: HashMap::new(),
         }
     }
 
@@ -83,6 +93,26 @@ impl DomainState {
                     self.recompute_role(&b.user_id);
                 }
             }
+            Event::RoleCreated(r) => {
+                self.roles.insert(r.role_id.clone(), r.clone());
+            }
+            Event::RoleDeleted { role_id } => {
+                self.roles.remove(role_id);
+            }
+            Event::WorkspacePut(w) => {
+                self.workspaces.insert(w.workspace_id.clone(), w.clone());
+            }
+            Event::WorkspaceGroupPut(g) => {
+                self.groups.insert(g.workspace_group_id.clone(), g.clone());
+            }
+            Event::WorkspaceGroupDeleted { workspace_group_id } => {
+                self.groups.remove(workspace_group_id);
+                for w in self.workspaces.values_mut() {
+                    if w.workspace_group_id.as_deref() == Some(workspace_group_id) {
+                        w.workspace_group_id = None;
+                    }
+                }
+            }
         }
     }
 
@@ -106,6 +136,9 @@ impl DomainState {
             for id in ids {
                 self.bindings.remove(&id);
             }
+        }
+        for g in self.groups.values_mut() {
+            g.users.retain(|m| m.user_id != user_id);
         }
     }
 
@@ -156,17 +189,35 @@ impl DomainState {
         users.sort_by(|a, b| a.user_id.cmp(&b.user_id));
         let mut bindings: Vec<RoleBinding> = self.bindings.values().cloned().collect();
         bindings.sort_by(|a, b| a.role_binding_id.cmp(&b.role_binding_id));
+        let mut roles: Vec<Role> = self.roles.values().cloned().collect();
+        roles.sort_by(|a, b| a.role_id.cmp(&b.role_id));
+        let mut workspaces: Vec<Workspace> = self.workspaces.values().cloned().collect();
+        workspaces.sort_by(|a, b| a.workspace_id.cmp(&b.workspace_id));
+        let mut groups: Vec<WorkspaceGroup> = self.groups.values().cloned().collect();
+        groups.sort_by(|a, b| a.workspace_group_id.cmp(&b.workspace_group_id));
         DomainImage {
             domain: self.domain.clone(),
             seq: self.seq,
             users,
             bindings,
+            roles,
+            workspaces,
+            groups,
         }
     }
 
     /// Rebuilds a state from its image through `apply`, so indexes are built the one way.
     pub fn from_image(img: DomainImage) -> Self {
         let mut s = DomainState::new(img.domain);
+        for r in img.roles {
+            s.apply(&Event::RoleCreated(r));
+        }
+        for w in img.workspaces {
+            s.apply(&Event::WorkspacePut(w));
+        }
+        for g in img.groups {
+            s.apply(&Event::WorkspaceGroupPut(g));
+        }
         for b in img.bindings {
             s.apply(&Event::RoleBindingCreated(b));
         }

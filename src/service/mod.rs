@@ -10,6 +10,7 @@ mod system;
 mod token;
 mod user;
 mod verify;
+mod workspace;
 
 pub use mailer::Mailer;
 

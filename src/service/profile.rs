@@ -7,6 +7,7 @@ use crate::auth::caller::Grant;
 use crate::auth::token::Claims;
 use crate::model::rules::{self, UserPatch};
 use crate::model::validate;
+use crate::model::workspace as ws;
 
 /// Whether the token itself carries `UPDATE_PASSWORD` (a reset token's injected parameters).
 fn injected_update_password(c: &Claims) -> bool {
@@ -134,5 +135,260 @@ impl Service {
             ResetBy::Admin
         };
         self.start_reset(domain_id, user_id, by).await
+    }
+}
+
+impl Service {
+    /// `update`: the caller's own fields. A password can be set here only while UPDATE_PASSWORD
+    /// is pending (stored, or injected by a reset token); otherwise use `update_password`.
+    pub async fn user_profile_update(
+        &self,
+        cred: Credential,
+        req: UpdateUserProfileRequest,
+    ) -> ApiResult<ProfileInfo> {
+        let (claims, grant) = self.profile_caller(&cred, "update")?;
+        let mut patch = UserPatch::default();
+        if let Some(n) = &req.name {
+            patch.name = Some(validate::name(n)?);
+        }
+        if let Some(e) = &req.email {
+            validate::email(e)?;
+            patch.email = Some(e.clone());
+        }
+        if let Some(l) = &req.language {
+            validate::language(l)?;
+            patch.language = Some(l.clone());
+        }
+        if let Some(tz) = &req.timezone {
+            validate::timezone(tz)?;
+            patch.timezone = Some(tz.clone());
+        }
+        if let Some(t) = &req.tags {
+            patch.tags = Some(validate::tags(t)?);
+        }
+        if let Some(pw) = req.password.filter(|p| !p.is_empty()) {
+            let (g, uid) = (grant.clone(), claims.aud.clone());
+            let stored = self
+                .registry()
+                .exec(&claims.did, move |ctx| {
+                    rules::domain_enabled(ctx.state())?;
+                    g.check_in(ctx.state())?;
+                    Ok(rules::user(ctx.state(), &uid)?.has_action(RequiredAction::UpdatePassword))
+                })
+                .await?;
+            if !(stored || injected_update_password(&claims)) {
+                return Err(ApiError::invalid(
+                    "password",
+                    "a password can be set here only while UPDATE_PASSWORD is pending; use update_password",
+                ));
+            }
+            let r = UpdatePasswordRequest {
+                new_password: pw,
+                current_password: None,
+            };
+            self.user_profile_update_password(cred, r).await?;
+        }
+        let (did, uid) = (claims.did.clone(), claims.aud.clone());
+        self.apply_patch(grant, did.clone(), uid.clone(), patch, None)
+            .await?;
+        self.profile_info(&did, &uid).await
+    }
+
+    pub async fn user_profile_verify_email(
+        &self,
+        cred: Credential,
+        req: ProfileVerifyEmailRequest,
+    ) -> ApiResult<Empty> {
+        let (c, grant) = self.profile_caller(&cred, "verify_email")?;
+        if let Some(e) = &req.email {
+            validate::email(e)?;
+        }
+        self.verify_email_for(grant, c.did.clone(), c.aud.clone(), req.email, false)
+            .await
+    }
+
+    pub async fn user_profile_confirm_email(
+        &self,
+        cred: Credential,
+        req: ProfileConfirmRequest,
+    ) -> ApiResult<ProfileInfo> {
+        let (c, grant) = self.profile_caller(&cred, "confirm_email")?;
+        validate::required("verify_code", req.verify_code.expose())?;
+        let u = self
+            .confirm_email_for(grant, &c.did, c.aud.clone(), req.verify_code)
+            .await?;
+        Ok(u.info_v2(&c.did))
+    }
+
+    pub async fn user_profile_enable_mfa(
+        &self,
+        cred: Credential,
+        req: ProfileEnableMfaRequest,
+    ) -> ApiResult<ProfileInfo> {
+        let (c, grant) = self.profile_caller(&cred, "enable_mfa")?;
+        let (u, uri) = self
+            .enable_mfa_for(grant, &c.did, c.aud.clone(), &req.mfa_type, &req.options)
+            .await?;
+        let mut info = u.info_v2(&c.did);
+        if let (Some(uri), Some(m)) = (uri, info.mfa.as_mut()) {
+            m.options.insert("otp_qrcode_uri".into(), Value::from(uri));
+        }
+        Ok(info)
+    }
+
+    pub async fn user_profile_disable_mfa(
+        &self,
+        cred: Credential,
+        _req: Empty,
+    ) -> ApiResult<ProfileInfo> {
+        let (c, grant) = self.profile_caller(&cred, "disable_mfa")?;
+        let u = self
+            .disable_mfa_for(grant, &c.did, c.aud.clone(), false)
+            .await?;
+        Ok(u.info_v2(&c.did))
+    }
+
+    pub async fn user_profile_confirm_mfa(
+        &self,
+        cred: Credential,
+        req: ProfileConfirmRequest,
+    ) -> ApiResult<ProfileInfo> {
+        let (c, grant) = self.profile_caller(&cred, "confirm_mfa")?;
+        validate::required("verify_code", req.verify_code.expose())?;
+        let u = self
+            .confirm_mfa_for(grant, &c.did, c.aud.clone(), req.verify_code)
+            .await?;
+        Ok(u.info_v2(&c.did))
+    }
+
+    pub async fn user_profile_get(
+        &self,
+        cred: Credential,
+        _req: UserProfileRequest,
+    ) -> ApiResult<ProfileInfo> {
+        let (c, grant) = self.profile_caller(&cred, "get")?;
+        let uid = c.aud.clone();
+        self.registry()
+            .exec(&c.did, move |ctx| {
+                rules::domain_enabled(ctx.state())?;
+                grant.check_in(ctx.state())?;
+                Ok(rules::user(ctx.state(), &uid)?.info_v2(&ctx.state().domain.domain_id))
+            })
+            .await
+    }
+
+    pub async fn user_profile_get_workspaces(
+        &self,
+        cred: Credential,
+        req: UserProfileRequest,
+    ) -> ApiResult<MyWorkspacesInfo> {
+        let (c, grant) = self.profile_caller(&cred, "get_workspaces")?;
+        let uid = c.aud.clone();
+        let group = req.workspace_group_id.filter(|g| !g.is_empty());
+        self.registry()
+            .exec(&c.did, move |ctx| {
+                rules::domain_enabled(ctx.state())?;
+                grant.check_in(ctx.state())?;
+                let s = ctx.state();
+                let results: Vec<MyWorkspaceInfo> = ws::my_workspaces(s, &uid, group.as_deref())?
+                    .into_iter()
+                    .map(|m| {
+                        let w = m.workspace.info(&s.domain.domain_id);
+                        MyWorkspaceInfo {
+                            workspace_id: w.workspace_id,
+                            name: w.name,
+                            state: w.state,
+                            tags: w.tags,
+                            created_by: w.created_by,
+                            reference_id: w.reference_id,
+                            is_managed: w.is_managed,
+                            is_dormant: w.is_dormant,
+                            dormant_updated_at: w.dormant_updated_at,
+                            last_synced_at: w.last_synced_at,
+                            created_at: w.created_at,
+                            domain_id: w.domain_id,
+                            workspace_group_id: w.workspace_group_id,
+                            role_id: m.role.as_ref().map(|r| r.role_id.clone()),
+                            role_type: m.role.as_ref().map(|r| r.role_type),
+                            role_name: m.role.as_ref().map(|r| r.name.clone()),
+                        }
+                    })
+                    .collect();
+                let total_count = results.len() as u64;
+                Ok(MyWorkspacesInfo {
+                    results,
+                    total_count,
+                })
+            })
+            .await
+    }
+
+    pub async fn user_profile_get_workspace_groups(
+        &self,
+        cred: Credential,
+        _req: Empty,
+    ) -> ApiResult<MyWorkspaceGroupsInfo> {
+        let (c, grant) = self.profile_caller(&cred, "get_workspace_groups")?;
+        let uid = c.aud.clone();
+        self.registry()
+            .exec(&c.did, move |ctx| {
+                rules::domain_enabled(ctx.state())?;
+                grant.check_in(ctx.state())?;
+                let s = ctx.state();
+                let did = s.domain.domain_id.clone();
+                let results: Vec<MyWorkspaceGroupInfo> = ws::my_groups(s, &uid)?
+                    .into_iter()
+                    .map(|g| {
+                        let users = g
+                            .users
+                            .iter()
+                            .map(|m| {
+                                let u = s.users.get(&m.user_id);
+                                MyGroupUserInfo {
+                                    user_id: m.user_id.clone(),
+                                    role_id: m.role_id.clone(),
+                                    role_type: Some(m.role_type),
+                                    user_name: u.map(|u| u.name.clone()).unwrap_or_default(),
+                                    state: u.map(|u| u.state),
+                                }
+                            })
+                            .collect();
+                        let role_binding_info =
+                            g.users
+                                .iter()
+                                .find(|m| m.user_id == uid)
+                                .map(|m| RoleBindingInfo {
+                                    role_binding_id: None,
+                                    user_id: m.user_id.clone(),
+                                    role_id: m.role_id.clone(),
+                                    role_type: Some(m.role_type),
+                                    resource_group: Some(ResourceGroup::Workspace),
+                                    workspace_id: None,
+                                    workspace_group_id: Some(g.workspace_group_id.clone()),
+                                    domain_id: did.clone(),
+                                    created_at: None,
+                                });
+                        let info = g.info(&did);
+                        MyWorkspaceGroupInfo {
+                            workspace_group_id: info.workspace_group_id,
+                            name: info.name,
+                            users,
+                            tags: info.tags,
+                            created_by: info.created_by,
+                            updated_by: info.updated_by,
+                            created_at: info.created_at,
+                            updated_at: info.updated_at,
+                            domain_id: info.domain_id,
+                            role_binding_info,
+                        }
+                    })
+                    .collect();
+                let total_count = results.len() as u64;
+                Ok(MyWorkspaceGroupsInfo {
+                    results,
+                    total_count,
+                })
+            })
+            .await
     }
 }

@@ -12,6 +12,7 @@ use crate::model::lockout::Begin;
 use crate::model::rules;
 use crate::model::validate;
 use crate::model::verification::{self as v, NewCode};
+use crate::model::workspace as ws;
 
 /// How a login attempt starts.
 enum Start {
@@ -247,6 +248,80 @@ impl Service {
                 _ => e,
             })?;
         Ok(self.tokens_for(&did, &user, ttl, refresh_ttl))
+    }
+
+    /// Exchanges a refresh token for an access token scoped to the user, the domain (domain
+    /// admins) or a workspace (the role of the caller's binding there; domain admins everywhere).
+    pub async fn token_grant(
+        &self,
+        _cred: Credential,
+        req: GrantTokenRequest,
+    ) -> ApiResult<TokenInfo> {
+        if req
+            .grant_type
+            .as_deref()
+            .is_some_and(|g| g != "REFRESH_TOKEN")
+        {
+            return Err(ApiError::invalid(
+                "grant_type",
+                "only REFRESH_TOKEN is supported",
+            ));
+        }
+        let now = self.now();
+        let claims = self
+            .inner
+            .authn
+            .tokens
+            .verify(req.token.expose(), TokenType::Refresh, now)?;
+        let ttl = self.access_ttl(req.timeout)?;
+        let scope = req.scope.unwrap_or(TokenScope::User);
+        let wid = req.workspace_id.filter(|w| !w.is_empty());
+        if scope == TokenScope::Workspace && wid.is_none() {
+            return Err(ApiError::required("workspace_id"));
+        }
+        let (did, aud, cv) = (claims.did.clone(), claims.aud.clone(), claims.cv);
+        let wid2 = wid.clone();
+        let (user, rol) = self
+            .registry()
+            .exec(&did, move |ctx| {
+                rules::domain_enabled(ctx.state())?;
+                let s = ctx.state();
+                let u = s.users.get(&aud).ok_or_else(ApiError::authenticate)?;
+                if u.state != UserState::Enabled || u.cred_version != cv {
+                    return Err(ApiError::authenticate());
+                }
+                let admin = u.role_type == RoleType::DomainAdmin;
+                let rol = match scope {
+                    TokenScope::User => RoleType::User,
+                    TokenScope::Domain if admin => RoleType::DomainAdmin,
+                    TokenScope::Domain => return Err(ApiError::permission_denied()),
+                    TokenScope::Workspace => {
+                        let w = wid2.as_deref().unwrap_or_default();
+                        let found = ws::my_workspaces(s, &aud, None)?
+                            .into_iter()
+                            .find(|m| m.workspace.workspace_id == w)
+                            .ok_or_else(ApiError::permission_denied)?;
+                        match found.role {
+                            _ if admin => RoleType::DomainAdmin,
+                            Some(r) => r.role_type,
+                            None => return Err(ApiError::permission_denied()),
+                        }
+                    }
+                };
+                Ok((u.clone(), rol))
+            })
+            .await
+            .map_err(|e| match e.code {
+                ErrorCode::NotFound if e.message.contains("domain_id") => ApiError::authenticate(),
+                _ => e,
+            })?;
+        let mut access = self.claims_for(&did, &user, TokenType::Access, ttl, now);
+        access.rol = rol;
+        access.wid = wid;
+        Ok(TokenInfo {
+            access_token: self.inner.authn.tokens.sign(&access),
+            refresh_token: req.token,
+        })
     }
 
     pub async fn token_public_key(

@@ -38,7 +38,17 @@ plain_json!(
     PublicKeyInfo,
     SnapshotInfo,
     FindUsersInfo,
-    ProfileInfo
+    ProfileInfo,
+    WorkspaceInfo,
+    WorkspacesInfo,
+    WorkspaceGroupInfo,
+    WorkspaceGroupsInfo,
+    RoleInfo,
+    RolesInfo,
+    RoleBindingInfo,
+    RoleBindingsInfo,
+    MyWorkspacesInfo,
+    MyWorkspaceGroupsInfo
 );
 
 impl ToJson for StatInfo {
