@@ -10,80 +10,12 @@ use identityd::api::Secret;
 use identityd::mail::{
     EnqueueError, Mail, MailKind, MailParams, MailTransport, Outbox, OutboxConfig, OutboxHandle,
 };
-use mailin_embedded::{Handler, Response, Server, SslConfig, response};
 use tokio::time::Instant;
 
 // ---------------------------------------------------------------- a real SMTP server
 
-#[derive(Debug, Clone)]
-struct Received {
-    to: Vec<String>,
-    data: String,
-}
-
-type Store = Arc<Mutex<Vec<Received>>>;
-
-#[derive(Clone, Default)]
-struct Sink {
-    to: Vec<String>,
-    current: Vec<u8>,
-    store: Store,
-}
-
-impl Handler for Sink {
-    fn rcpt(&mut self, to: &str) -> Response {
-        if to.contains("reject") {
-            response::NO_MAILBOX
-        } else {
-            response::OK
-        }
-    }
-
-    fn data_start(&mut self, _domain: &str, _from: &str, _is8bit: bool, to: &[String]) -> Response {
-        self.to = to.to_vec();
-        self.current.clear();
-        response::OK
-    }
-
-    fn data(&mut self, buf: &[u8]) -> io::Result<()> {
-        self.current.extend_from_slice(buf);
-        Ok(())
-    }
-
-    fn data_end(&mut self) -> Response {
-        let data = String::from_utf8_lossy(&self.current).into_owned();
-        self.store.lock().unwrap().push(Received {
-            to: std::mem::take(&mut self.to),
-            data,
-        });
-        response::OK
-    }
-}
-
-/// Serves SMTP on `listener` from a background thread (for the rest of the test process).
-fn start_smtp(listener: TcpListener) -> Store {
-    let sink = Sink::default();
-    let store = Arc::clone(&sink.store);
-    let mut server = Server::new(sink);
-    server
-        .with_name("smtp.test")
-        .with_ssl(SslConfig::None)
-        .unwrap()
-        .with_num_threads(2)
-        .with_tcp_listener(listener);
-    std::thread::spawn(move || {
-        if let Err(e) = server.serve() {
-            eprintln!("test SMTP server stopped: {e}");
-        }
-    });
-    store
-}
-
-fn smtp_server() -> (u16, Store) {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
-    (port, start_smtp(listener))
-}
+mod common;
+use common::smtp::{Received, Store, serve as start_smtp, start as smtp_server};
 
 // ---------------------------------------------------------------- helpers
 

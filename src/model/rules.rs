@@ -37,6 +37,39 @@ pub struct UserPatch {
     pub tags: Option<Map>,
 }
 
+impl UserPatch {
+    /// A patch from the optional fields of an update request, each validated.
+    pub fn validated(
+        name: &Option<String>,
+        email: &Option<String>,
+        language: &Option<String>,
+        timezone: &Option<String>,
+        tags: &Option<crate::api::Value>,
+    ) -> ApiResult<UserPatch> {
+        use super::validate;
+        let mut p = UserPatch::default();
+        if let Some(n) = name {
+            p.name = Some(validate::name(n)?);
+        }
+        if let Some(e) = email {
+            validate::email(e)?;
+            p.email = Some(e.clone());
+        }
+        if let Some(l) = language {
+            validate::language(l)?;
+            p.language = Some(l.clone());
+        }
+        if let Some(tz) = timezone {
+            validate::timezone(tz)?;
+            p.timezone = Some(tz.clone());
+        }
+        if let Some(t) = tags {
+            p.tags = Some(validate::tags(t)?);
+        }
+        Ok(p)
+    }
+}
+
 pub fn user<'a>(s: &'a DomainState, user_id: &str) -> ApiResult<&'a User> {
     s.users
         .get(user_id)

@@ -14,12 +14,17 @@ mod workspace;
 
 pub use mailer::Mailer;
 
+use crate::actor::domain::Ctx;
 use crate::actor::registry::Registry;
 use crate::actor::snapshot::Snapshotter;
+use crate::api::{ApiResult, Credential};
 use crate::auth::caller::Authn;
+use crate::auth::caller::Grant;
 use crate::auth::codes::CodeKey;
 use crate::auth::hasher::HashPool;
 use crate::model::clock::{Clock, Millis};
+use crate::model::state::DomainState;
+use crate::model::{rules, validate};
 use std::sync::Arc;
 
 /// Tunables of the service layer (all configurable from the command line).
@@ -131,6 +136,46 @@ impl Service {
 
     fn now(&self) -> Millis {
         self.inner.clock.now_ms()
+    }
+}
+
+/// Checks that must pass inside the actor before any call on a domain's data: the domain is
+/// enabled, and the caller's token is still valid against current state.
+pub(crate) fn guard(grant: &Grant, s: &DomainState) -> ApiResult<()> {
+    rules::domain_enabled(s)?;
+    grant.check_in(s)
+}
+
+impl Service {
+    /// SYSTEM, or the domain's admin (and, with `self_user`, that user's own token); `method`
+    /// (`identity:User.create`, …) is checked against the token's `permissions`.
+    pub(crate) fn grant(
+        &self,
+        cred: &Credential,
+        method: &str,
+        domain_id: &str,
+        self_user: Option<&str>,
+    ) -> ApiResult<Grant> {
+        let g = self
+            .inner
+            .authn
+            .admin_or_self(cred, self.now(), method, domain_id, self_user)?;
+        validate::required("domain_id", domain_id)?;
+        Ok(g)
+    }
+
+    /// Runs `f` in the domain's actor after [`guard`].
+    pub(crate) async fn exec_as<R, F>(&self, grant: Grant, domain_id: &str, f: F) -> ApiResult<R>
+    where
+        R: Send + 'static,
+        F: FnOnce(&mut Ctx<'_>) -> ApiResult<R> + Send + 'static,
+    {
+        self.registry()
+            .exec(domain_id, move |ctx| {
+                guard(&grant, ctx.state())?;
+                f(ctx)
+            })
+            .await
     }
 }
 

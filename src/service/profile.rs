@@ -147,25 +147,13 @@ impl Service {
         req: UpdateUserProfileRequest,
     ) -> ApiResult<ProfileInfo> {
         let (claims, grant) = self.profile_caller(&cred, "update")?;
-        let mut patch = UserPatch::default();
-        if let Some(n) = &req.name {
-            patch.name = Some(validate::name(n)?);
-        }
-        if let Some(e) = &req.email {
-            validate::email(e)?;
-            patch.email = Some(e.clone());
-        }
-        if let Some(l) = &req.language {
-            validate::language(l)?;
-            patch.language = Some(l.clone());
-        }
-        if let Some(tz) = &req.timezone {
-            validate::timezone(tz)?;
-            patch.timezone = Some(tz.clone());
-        }
-        if let Some(t) = &req.tags {
-            patch.tags = Some(validate::tags(t)?);
-        }
+        let patch = UserPatch::validated(
+            &req.name,
+            &req.email,
+            &req.language,
+            &req.timezone,
+            &req.tags,
+        )?;
         if let Some(pw) = req.password.filter(|p| !p.is_empty()) {
             let (g, uid) = (grant.clone(), claims.aud.clone());
             let stored = self

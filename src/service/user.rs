@@ -1,41 +1,27 @@
 //! User v1 (admin API; a user may also get/update itself).
 
 use super::Service;
+use super::guard;
 use crate::api::*;
 use crate::auth::caller::Grant;
 use crate::model::entities::project_v1;
 use crate::model::rules::{self, NewUser, UserPatch};
-use crate::model::state::DomainState as State;
 use crate::model::validate;
-
-/// Checks that must pass inside the actor before any user call: the domain is enabled and the
-/// caller's token is still valid against current state.
-fn guard(grant: &Grant, s: &State) -> ApiResult<()> {
-    rules::domain_enabled(s)?;
-    grant.check_in(s)
-}
 
 fn method(verb: &str) -> String {
     format!("identity:User.{verb}")
 }
 
 impl Service {
-    fn grant(
+    /// A User v1 call's grant (`identity:User.<verb>`).
+    pub(crate) fn user_grant(
         &self,
         cred: &Credential,
         verb: &str,
         domain_id: &str,
         self_user: Option<&str>,
     ) -> ApiResult<Grant> {
-        let g = self.inner.authn.admin_or_self(
-            cred,
-            self.now(),
-            &method(verb),
-            domain_id,
-            self_user,
-        )?;
-        validate::required("domain_id", domain_id)?;
-        Ok(g)
+        self.grant(cred, &method(verb), domain_id, self_user)
     }
 
     pub async fn user_create(
@@ -43,7 +29,7 @@ impl Service {
         cred: Credential,
         req: CreateUserRequest,
     ) -> ApiResult<UserInfo> {
-        let grant = self.grant(&cred, "create", &req.domain_id, None)?;
+        let grant = self.user_grant(&cred, "create", &req.domain_id, None)?;
         let backend = req.backend.unwrap_or(Backend::Local);
         let user_type = req.user_type.unwrap_or(UserType::User);
         validate::user_id(
@@ -91,9 +77,7 @@ impl Service {
         let reset = nu.reset_password;
         let uid = nu.user_id.clone();
         let info = self
-            .registry()
-            .exec(&domain_id, move |ctx| {
-                guard(&grant, ctx.state())?;
+            .exec_as(grant, &domain_id, move |ctx| {
                 let uid = nu.user_id.clone();
                 let events = rules::create_user(ctx.state(), nu, ctx.now)?;
                 ctx.emit(events);
@@ -122,27 +106,15 @@ impl Service {
         cred: Credential,
         req: UpdateUserRequest,
     ) -> ApiResult<UserInfo> {
-        let grant = self.grant(&cred, "update", &req.domain_id, Some(&req.user_id))?;
+        let grant = self.user_grant(&cred, "update", &req.domain_id, Some(&req.user_id))?;
         validate::required("user_id", &req.user_id)?;
-        let mut patch = UserPatch::default();
-        if let Some(n) = &req.name {
-            patch.name = Some(validate::name(n)?);
-        }
-        if let Some(e) = &req.email {
-            validate::email(e)?;
-            patch.email = Some(e.clone());
-        }
-        if let Some(l) = &req.language {
-            validate::language(l)?;
-            patch.language = Some(l.clone());
-        }
-        if let Some(tz) = &req.timezone {
-            validate::timezone(tz)?;
-            patch.timezone = Some(tz.clone());
-        }
-        if let Some(t) = &req.tags {
-            patch.tags = Some(validate::tags(t)?);
-        }
+        let mut patch = UserPatch::validated(
+            &req.name,
+            &req.email,
+            &req.language,
+            &req.timezone,
+            &req.tags,
+        )?;
         if req.reset_password == Some(true) {
             if req.password.as_ref().is_some_and(|p| !p.is_empty()) {
                 return Err(ApiError::invalid(
@@ -199,21 +171,19 @@ impl Service {
         patch: UserPatch,
         expected_cv: Option<u64>,
     ) -> ApiResult<UserInfo> {
-        self.registry()
-            .exec(&domain_id, move |ctx| {
-                guard(&grant, ctx.state())?;
-                let u = rules::user(ctx.state(), &user_id)?;
-                if expected_cv.is_some_and(|cv| cv != u.cred_version) {
-                    return Err(ApiError::invalid(
-                        "password",
-                        "the password changed meanwhile; try again",
-                    ));
-                }
-                let events = rules::update_user(ctx.state(), &user_id, patch, ctx.now)?;
-                ctx.emit(events);
-                Ok(rules::user(ctx.state(), &user_id)?.info_v1(&ctx.state().domain.domain_id))
-            })
-            .await
+        self.exec_as(grant, &domain_id, move |ctx| {
+            let u = rules::user(ctx.state(), &user_id)?;
+            if expected_cv.is_some_and(|cv| cv != u.cred_version) {
+                return Err(ApiError::invalid(
+                    "password",
+                    "the password changed meanwhile; try again",
+                ));
+            }
+            let events = rules::update_user(ctx.state(), &user_id, patch, ctx.now)?;
+            ctx.emit(events);
+            Ok(rules::user(ctx.state(), &user_id)?.info_v1(&ctx.state().domain.domain_id))
+        })
+        .await
     }
 
     pub async fn user_set_required_actions(
@@ -221,17 +191,15 @@ impl Service {
         cred: Credential,
         req: SetRequiredActionsRequest,
     ) -> ApiResult<UserInfo> {
-        let grant = self.grant(&cred, "set_required_actions", &req.domain_id, None)?;
+        let grant = self.user_grant(&cred, "set_required_actions", &req.domain_id, None)?;
         validate::required("user_id", &req.user_id)?;
         let (uid, actions) = (req.user_id, req.actions);
-        self.registry()
-            .exec(&req.domain_id, move |ctx| {
-                guard(&grant, ctx.state())?;
-                let events = rules::set_required_actions(ctx.state(), &uid, &actions, ctx.now)?;
-                ctx.emit(events);
-                Ok(rules::user(ctx.state(), &uid)?.info_v1(&ctx.state().domain.domain_id))
-            })
-            .await
+        self.exec_as(grant, &req.domain_id, move |ctx| {
+            let events = rules::set_required_actions(ctx.state(), &uid, &actions, ctx.now)?;
+            ctx.emit(events);
+            Ok(rules::user(ctx.state(), &uid)?.info_v1(&ctx.state().domain.domain_id))
+        })
+        .await
     }
 
     async fn user_set_state(
@@ -241,17 +209,15 @@ impl Service {
         verb: &str,
         state: UserState,
     ) -> ApiResult<UserInfo> {
-        let grant = self.grant(&cred, verb, &req.domain_id, None)?;
+        let grant = self.user_grant(&cred, verb, &req.domain_id, None)?;
         validate::required("user_id", &req.user_id)?;
         let uid = req.user_id;
-        self.registry()
-            .exec(&req.domain_id, move |ctx| {
-                guard(&grant, ctx.state())?;
-                let events = rules::set_user_state(ctx.state(), &uid, state, ctx.now)?;
-                ctx.emit(events);
-                Ok(rules::user(ctx.state(), &uid)?.info_v1(&ctx.state().domain.domain_id))
-            })
-            .await
+        self.exec_as(grant, &req.domain_id, move |ctx| {
+            let events = rules::set_user_state(ctx.state(), &uid, state, ctx.now)?;
+            ctx.emit(events);
+            Ok(rules::user(ctx.state(), &uid)?.info_v1(&ctx.state().domain.domain_id))
+        })
+        .await
     }
 
     pub async fn user_enable(&self, cred: Credential, req: UserRequest) -> ApiResult<UserInfo> {
@@ -265,63 +231,55 @@ impl Service {
     }
 
     pub async fn user_delete(&self, cred: Credential, req: UserRequest) -> ApiResult<Empty> {
-        let grant = self.grant(&cred, "delete", &req.domain_id, None)?;
+        let grant = self.user_grant(&cred, "delete", &req.domain_id, None)?;
         validate::required("user_id", &req.user_id)?;
         let uid = req.user_id;
-        self.registry()
-            .exec(&req.domain_id, move |ctx| {
-                guard(&grant, ctx.state())?;
-                let events = rules::delete_user(ctx.state(), &uid)?;
-                ctx.emit(events);
-                Ok(Empty {})
-            })
-            .await
+        self.exec_as(grant, &req.domain_id, move |ctx| {
+            let events = rules::delete_user(ctx.state(), &uid)?;
+            ctx.emit(events);
+            Ok(Empty {})
+        })
+        .await
     }
 
     pub async fn user_get(&self, cred: Credential, req: GetUserRequest) -> ApiResult<UserInfo> {
-        let grant = self.grant(&cred, "get", &req.domain_id, Some(&req.user_id))?;
+        let grant = self.user_grant(&cred, "get", &req.domain_id, Some(&req.user_id))?;
         validate::required("user_id", &req.user_id)?;
         let (uid, only) = (req.user_id, req.only.filter(|o| !o.is_empty()));
-        self.registry()
-            .exec(&req.domain_id, move |ctx| {
-                guard(&grant, ctx.state())?;
-                let info = rules::user(ctx.state(), &uid)?.info_v1(&ctx.state().domain.domain_id);
-                Ok(match &only {
-                    Some(fields) => project_v1(info, fields),
-                    None => info,
-                })
+        self.exec_as(grant, &req.domain_id, move |ctx| {
+            let info = rules::user(ctx.state(), &uid)?.info_v1(&ctx.state().domain.domain_id);
+            Ok(match &only {
+                Some(fields) => project_v1(info, fields),
+                None => info,
             })
-            .await
+        })
+        .await
     }
 
     pub async fn user_list(&self, cred: Credential, req: UserQuery) -> ApiResult<UsersInfo> {
-        let grant = self.grant(&cred, "list", &req.domain_id, None)?;
+        let grant = self.user_grant(&cred, "list", &req.domain_id, None)?;
         // The whole query is parsed and validated before it reaches the actor.
         let q = crate::query::users::parse_list(&req)?;
         let max = self.inner.cfg.max_list_results;
-        self.registry()
-            .exec(&req.domain_id, move |ctx| {
-                guard(&grant, ctx.state())?;
-                Ok(crate::query::users::list_users(
-                    ctx.state(),
-                    &q,
-                    ctx.now,
-                    max,
-                ))
-            })
-            .await
+        self.exec_as(grant, &req.domain_id, move |ctx| {
+            Ok(crate::query::users::list_users(
+                ctx.state(),
+                &q,
+                ctx.now,
+                max,
+            ))
+        })
+        .await
     }
 
     pub async fn user_stat(&self, cred: Credential, req: UserStatQuery) -> ApiResult<StatInfo> {
-        let grant = self.grant(&cred, "stat", &req.domain_id, None)?;
+        let grant = self.user_grant(&cred, "stat", &req.domain_id, None)?;
         let q = crate::query::StatQuery::parse(&req.query)?;
         let max = self.inner.cfg.max_list_results;
-        self.registry()
-            .exec(&req.domain_id, move |ctx| {
-                guard(&grant, ctx.state())?;
-                crate::query::users::stat_users(ctx.state(), &q, ctx.now, max)
-            })
-            .await
+        self.exec_as(grant, &req.domain_id, move |ctx| {
+            crate::query::users::stat_users(ctx.state(), &q, ctx.now, max)
+        })
+        .await
     }
 
     pub async fn user_find(
@@ -329,25 +287,21 @@ impl Service {
         cred: Credential,
         req: FindUserQuery,
     ) -> ApiResult<FindUsersInfo> {
-        let grant = self.grant(&cred, "find", &req.domain_id, None)?;
+        let grant = self.user_grant(&cred, "find", &req.domain_id, None)?;
         let max = self.inner.cfg.max_list_results;
-        self.registry()
-            .exec(&req.domain_id, move |ctx| {
-                guard(&grant, ctx.state())?;
-                crate::query::users::find_users(ctx.state(), &req.search, max)
-            })
-            .await
+        self.exec_as(grant, &req.domain_id, move |ctx| {
+            crate::query::users::find_users(ctx.state(), &req.search, max)
+        })
+        .await
     }
 
     /// For an EXTERNAL user, refreshes it from the external directory; a LOCAL user is returned
     /// as is. No external directory can be configured yet, so EXTERNAL users cannot exist.
     pub async fn user_sync(&self, cred: Credential, req: UserRequest) -> ApiResult<UserInfo> {
-        let grant = self.grant(&cred, "sync", &req.domain_id, None)?;
+        let grant = self.user_grant(&cred, "sync", &req.domain_id, None)?;
         validate::required("user_id", &req.user_id)?;
         let uid = req.user_id;
-        self.registry()
-            .exec(&req.domain_id, move |ctx| {
-                guard(&grant, ctx.state())?;
+        self.exec_as(grant, &req.domain_id, move |ctx| {
                 let u = rules::user(ctx.state(), &uid)?;
                 if u.backend == Backend::External {
                     return Err(ApiError::new(

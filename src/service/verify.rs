@@ -23,6 +23,15 @@ pub(crate) enum ResetBy {
     Anonymous,
 }
 
+/// The shape of `verification::confirm_email` and `confirm_mfa`.
+type ConfirmRule = fn(
+    &crate::model::state::DomainState,
+    &str,
+    &crate::auth::codes::CodeKey,
+    &str,
+    crate::model::clock::Millis,
+) -> ApiResult<(Vec<crate::model::events::Event>, ApiResult<()>)>;
+
 fn minutes(s: i64) -> u32 {
     u32::try_from((s / 60).max(1)).unwrap_or(u32::MAX)
 }
@@ -46,36 +55,13 @@ fn is_admin(g: &Grant) -> bool {
     matches!(g, Grant::System | Grant::Admin(_))
 }
 
-fn guard(grant: &Grant, s: &crate::model::state::DomainState) -> ApiResult<()> {
-    rules::domain_enabled(s)?;
-    grant.check_in(s)
-}
-
 impl Service {
-    fn v1_grant(
-        &self,
-        cred: &Credential,
-        verb: &str,
-        domain_id: &str,
-        self_user: Option<&str>,
-    ) -> ApiResult<Grant> {
-        let g = self.inner.authn.admin_or_self(
-            cred,
-            self.now(),
-            &format!("identity:User.{verb}"),
-            domain_id,
-            self_user,
-        )?;
-        validate::required("domain_id", domain_id)?;
-        Ok(g)
-    }
-
     pub async fn user_verify_email(
         &self,
         cred: Credential,
         req: VerifyEmailRequest,
     ) -> ApiResult<Empty> {
-        let grant = self.v1_grant(&cred, "verify_email", &req.domain_id, None)?;
+        let grant = self.user_grant(&cred, "verify_email", &req.domain_id, None)?;
         validate::required("user_id", &req.user_id)?;
         if let Some(e) = &req.email {
             validate::email(e)?;
@@ -102,9 +88,7 @@ impl Service {
         let code = generate_code();
         let code2 = code.clone();
         let sent = self
-            .registry()
-            .exec(&domain_id, move |ctx| {
-                guard(&grant, ctx.state())?;
+            .exec_as(grant, &domain_id, move |ctx| {
                 if force {
                     let evs = v::force_email_verified(ctx.state(), &user_id, email, ctx.now)?;
                     ctx.emit(evs);
@@ -140,7 +124,7 @@ impl Service {
         cred: Credential,
         req: ConfirmEmailRequest,
     ) -> ApiResult<UserInfo> {
-        let grant = self.v1_grant(&cred, "confirm_email", &req.domain_id, None)?;
+        let grant = self.user_grant(&cred, "confirm_email", &req.domain_id, None)?;
         validate::required("user_id", &req.user_id)?;
         validate::required("verify_code", req.verify_code.expose())?;
         let u = self
@@ -156,17 +140,28 @@ impl Service {
         user_id: String,
         code: Secret,
     ) -> ApiResult<User> {
-        let key = self.inner.code_key.clone();
-        self.registry()
-            .exec(domain_id, move |ctx| {
-                guard(&grant, ctx.state())?;
-                let (evs, verdict) =
-                    v::confirm_email(ctx.state(), &user_id, &key, code.expose(), ctx.now)?;
-                ctx.emit(evs);
-                verdict?;
-                Ok(rules::user(ctx.state(), &user_id)?.clone())
-            })
+        self.confirm_with(grant, domain_id, user_id, code, v::confirm_email)
             .await
+    }
+
+    /// Runs a code-confirming rule: its events are persisted whatever the verdict (a wrong try
+    /// uses up an attempt), then the verdict decides the answer.
+    async fn confirm_with(
+        &self,
+        grant: Grant,
+        domain_id: &str,
+        user_id: String,
+        code: Secret,
+        rule: ConfirmRule,
+    ) -> ApiResult<User> {
+        let key = self.inner.code_key.clone();
+        self.exec_as(grant, domain_id, move |ctx| {
+            let (evs, verdict) = rule(ctx.state(), &user_id, &key, code.expose(), ctx.now)?;
+            ctx.emit(evs);
+            verdict?;
+            Ok(rules::user(ctx.state(), &user_id)?.clone())
+        })
+        .await
     }
 
     /// +noauth: always Empty, whatever the outcome; the reason is only logged, and the work runs
@@ -272,7 +267,7 @@ impl Service {
         cred: Credential,
         req: EnableMfaRequest,
     ) -> ApiResult<UserInfo> {
-        let grant = self.v1_grant(&cred, "enable_mfa", &req.domain_id, Some(&req.user_id))?;
+        let grant = self.user_grant(&cred, "enable_mfa", &req.domain_id, Some(&req.user_id))?;
         validate::required("user_id", &req.user_id)?;
         let (u, uri) = self
             .enable_mfa_for(
@@ -330,9 +325,7 @@ impl Service {
         let issuer = self.inner.cfg.otp_issuer.clone();
         let uri = totp::otpauth_uri(&issuer, &user_id, &secret);
         let (u, mail_to) = self
-            .registry()
-            .exec(domain_id, move |ctx| {
-                guard(&grant, ctx.state())?;
+            .exec_as(grant, domain_id, move |ctx| {
                 let nc = NewCode {
                     key: &key,
                     code: &code2,
@@ -368,7 +361,7 @@ impl Service {
         cred: Credential,
         req: DisableMfaRequest,
     ) -> ApiResult<UserInfo> {
-        let grant = self.v1_grant(&cred, "disable_mfa", &req.domain_id, Some(&req.user_id))?;
+        let grant = self.user_grant(&cred, "disable_mfa", &req.domain_id, Some(&req.user_id))?;
         validate::required("user_id", &req.user_id)?;
         let force = req.force.unwrap_or(false);
         if force && !is_admin(&grant) {
@@ -392,9 +385,7 @@ impl Service {
         let code = generate_code();
         let code2 = code.clone();
         let (u, mail_to) = self
-            .registry()
-            .exec(domain_id, move |ctx| {
-                guard(&grant, ctx.state())?;
+            .exec_as(grant, domain_id, move |ctx| {
                 let nc = NewCode {
                     key: &key,
                     code: &code2,
@@ -423,7 +414,7 @@ impl Service {
         cred: Credential,
         req: ConfirmMfaRequest,
     ) -> ApiResult<UserInfo> {
-        let grant = self.v1_grant(&cred, "confirm_mfa", &req.domain_id, Some(&req.user_id))?;
+        let grant = self.user_grant(&cred, "confirm_mfa", &req.domain_id, Some(&req.user_id))?;
         validate::required("user_id", &req.user_id)?;
         validate::required("verify_code", req.verify_code.expose())?;
         let u = self
@@ -439,16 +430,7 @@ impl Service {
         user_id: String,
         code: Secret,
     ) -> ApiResult<User> {
-        let key = self.inner.code_key.clone();
-        self.registry()
-            .exec(domain_id, move |ctx| {
-                guard(&grant, ctx.state())?;
-                let (evs, verdict) =
-                    v::confirm_mfa(ctx.state(), &user_id, &key, code.expose(), ctx.now)?;
-                ctx.emit(evs);
-                verdict?;
-                Ok(rules::user(ctx.state(), &user_id)?.clone())
-            })
+        self.confirm_with(grant, domain_id, user_id, code, v::confirm_mfa)
             .await
     }
 }

@@ -3,13 +3,8 @@
 use super::{Service, new_id};
 use crate::api::*;
 use crate::auth::caller::Grant;
+use crate::model::validate;
 use crate::model::workspace::{self as ws, NewBinding, NewWorkspace};
-use crate::model::{rules, validate};
-
-fn guard(grant: &Grant, s: &crate::model::state::DomainState) -> ApiResult<()> {
-    rules::domain_enabled(s)?;
-    grant.check_in(s)
-}
 
 /// Who did it, for `created_by`/`updated_by`.
 fn actor_name(g: &Grant) -> String {
@@ -29,15 +24,7 @@ fn name_field(key: &str, v: &str) -> ApiResult<String> {
 
 impl Service {
     fn admin_grant(&self, cred: &Credential, method: &str, domain_id: &str) -> ApiResult<Grant> {
-        let g = self.inner.authn.admin_or_self(
-            cred,
-            self.now(),
-            &format!("identity:{method}"),
-            domain_id,
-            None,
-        )?;
-        validate::required("domain_id", domain_id)?;
-        Ok(g)
+        self.grant(cred, &format!("identity:{method}"), domain_id, None)
     }
 
     pub async fn workspace_create(
@@ -56,14 +43,12 @@ impl Service {
             workspace_group_id: req.workspace_group_id.filter(|g| !g.is_empty()),
             created_by: actor_name(&grant),
         };
-        self.registry()
-            .exec(&req.domain_id, move |ctx| {
-                guard(&grant, ctx.state())?;
-                let evs = ws::create_workspace(ctx.state(), nw, ctx.now)?;
-                ctx.emit(evs);
-                Ok(ws::workspace(ctx.state(), &id)?.info(&ctx.state().domain.domain_id))
-            })
-            .await
+        self.exec_as(grant, &req.domain_id, move |ctx| {
+            let evs = ws::create_workspace(ctx.state(), nw, ctx.now)?;
+            ctx.emit(evs);
+            Ok(ws::workspace(ctx.state(), &id)?.info(&ctx.state().domain.domain_id))
+        })
+        .await
     }
 
     pub async fn workspace_update(
@@ -83,14 +68,12 @@ impl Service {
             .workspace_group_id
             .map(|g| Some(g).filter(|g| !g.is_empty()));
         let id = req.workspace_id;
-        self.registry()
-            .exec(&req.domain_id, move |ctx| {
-                guard(&grant, ctx.state())?;
-                let evs = ws::update_workspace(ctx.state(), &id, name, tags, group)?;
-                ctx.emit(evs);
-                Ok(ws::workspace(ctx.state(), &id)?.info(&ctx.state().domain.domain_id))
-            })
-            .await
+        self.exec_as(grant, &req.domain_id, move |ctx| {
+            let evs = ws::update_workspace(ctx.state(), &id, name, tags, group)?;
+            ctx.emit(evs);
+            Ok(ws::workspace(ctx.state(), &id)?.info(&ctx.state().domain.domain_id))
+        })
+        .await
     }
 
     async fn workspace_set_state(
@@ -103,16 +86,14 @@ impl Service {
         let grant = self.admin_grant(&cred, &format!("Workspace.{verb}"), &req.domain_id)?;
         validate::required("workspace_id", &req.workspace_id)?;
         let id = req.workspace_id;
-        self.registry()
-            .exec(&req.domain_id, move |ctx| {
-                guard(&grant, ctx.state())?;
-                let evs = ws::set_workspace_state(ctx.state(), &id, state)?;
-                ctx.emit(evs);
-                Ok(ws::workspace(ctx.state(), &id)
-                    .ok()
-                    .map(|w| w.info(&ctx.state().domain.domain_id)))
-            })
-            .await
+        self.exec_as(grant, &req.domain_id, move |ctx| {
+            let evs = ws::set_workspace_state(ctx.state(), &id, state)?;
+            ctx.emit(evs);
+            Ok(ws::workspace(ctx.state(), &id)
+                .ok()
+                .map(|w| w.info(&ctx.state().domain.domain_id)))
+        })
+        .await
     }
 
     pub async fn workspace_enable(
@@ -154,12 +135,10 @@ impl Service {
         let grant = self.admin_grant(&cred, "Workspace.get", &req.domain_id)?;
         validate::required("workspace_id", &req.workspace_id)?;
         let id = req.workspace_id;
-        self.registry()
-            .exec(&req.domain_id, move |ctx| {
-                guard(&grant, ctx.state())?;
-                Ok(ws::workspace(ctx.state(), &id)?.info(&ctx.state().domain.domain_id))
-            })
-            .await
+        self.exec_as(grant, &req.domain_id, move |ctx| {
+            Ok(ws::workspace(ctx.state(), &id)?.info(&ctx.state().domain.domain_id))
+        })
+        .await
     }
 
     pub async fn workspace_list(
@@ -168,38 +147,35 @@ impl Service {
         req: ListWorkspacesRequest,
     ) -> ApiResult<WorkspacesInfo> {
         let grant = self.admin_grant(&cred, "Workspace.list", &req.domain_id)?;
-        self.registry()
-            .exec(&req.domain_id, move |ctx| {
-                guard(&grant, ctx.state())?;
-                let s = ctx.state();
-                let mut results: Vec<WorkspaceInfo> = s
-                    .workspaces
-                    .values()
-                    .filter(|w| {
-                        w.state != WorkspaceState::Deleted
-                            || req.state == Some(WorkspaceState::Deleted)
-                    })
-                    .filter(|w| req.name.as_ref().is_none_or(|n| *n == w.name))
-                    .filter(|w| req.state.is_none_or(|st| st == w.state))
-                    .filter(|w| {
-                        req.workspace_group_id
-                            .as_ref()
-                            .is_none_or(|g| w.workspace_group_id.as_ref() == Some(g))
-                    })
-                    .map(|w| w.info(&s.domain.domain_id))
-                    .collect();
-                results.sort_by(|a, b| {
-                    a.name
-                        .cmp(&b.name)
-                        .then(a.workspace_id.cmp(&b.workspace_id))
-                });
-                let total_count = results.len() as u64;
-                Ok(WorkspacesInfo {
-                    results,
-                    total_count,
+        self.exec_as(grant, &req.domain_id, move |ctx| {
+            let s = ctx.state();
+            let mut results: Vec<WorkspaceInfo> = s
+                .workspaces
+                .values()
+                .filter(|w| {
+                    w.state != WorkspaceState::Deleted || req.state == Some(WorkspaceState::Deleted)
                 })
+                .filter(|w| req.name.as_ref().is_none_or(|n| *n == w.name))
+                .filter(|w| req.state.is_none_or(|st| st == w.state))
+                .filter(|w| {
+                    req.workspace_group_id
+                        .as_ref()
+                        .is_none_or(|g| w.workspace_group_id.as_ref() == Some(g))
+                })
+                .map(|w| w.info(&s.domain.domain_id))
+                .collect();
+            results.sort_by(|a, b| {
+                a.name
+                    .cmp(&b.name)
+                    .then(a.workspace_id.cmp(&b.workspace_id))
+            });
+            let total_count = results.len() as u64;
+            Ok(WorkspacesInfo {
+                results,
+                total_count,
             })
-            .await
+        })
+        .await
     }
 
     pub async fn workspace_group_create(
@@ -212,14 +188,12 @@ impl Service {
         let tags = validate::tags(req.tags.as_ref().unwrap_or(&Value::Null))?;
         let id = new_id("wg");
         let by = actor_name(&grant);
-        self.registry()
-            .exec(&req.domain_id, move |ctx| {
-                guard(&grant, ctx.state())?;
-                let evs = ws::create_group(ctx.state(), id.clone(), name, tags, &by, ctx.now)?;
-                ctx.emit(evs);
-                Ok(ws::group(ctx.state(), &id)?.info(&ctx.state().domain.domain_id))
-            })
-            .await
+        self.exec_as(grant, &req.domain_id, move |ctx| {
+            let evs = ws::create_group(ctx.state(), id.clone(), name, tags, &by, ctx.now)?;
+            ctx.emit(evs);
+            Ok(ws::group(ctx.state(), &id)?.info(&ctx.state().domain.domain_id))
+        })
+        .await
     }
 
     pub async fn workspace_group_update(
@@ -236,14 +210,12 @@ impl Service {
             .transpose()?;
         let tags = req.tags.as_ref().map(validate::tags).transpose()?;
         let (id, by) = (req.workspace_group_id, actor_name(&grant));
-        self.registry()
-            .exec(&req.domain_id, move |ctx| {
-                guard(&grant, ctx.state())?;
-                let evs = ws::update_group(ctx.state(), &id, name, tags, &by, ctx.now)?;
-                ctx.emit(evs);
-                Ok(ws::group(ctx.state(), &id)?.info(&ctx.state().domain.domain_id))
-            })
-            .await
+        self.exec_as(grant, &req.domain_id, move |ctx| {
+            let evs = ws::update_group(ctx.state(), &id, name, tags, &by, ctx.now)?;
+            ctx.emit(evs);
+            Ok(ws::group(ctx.state(), &id)?.info(&ctx.state().domain.domain_id))
+        })
+        .await
     }
 
     pub async fn workspace_group_add_users(
@@ -264,14 +236,12 @@ impl Service {
             users.push((u.user_id.clone(), role));
         }
         let (id, by) = (req.workspace_group_id, actor_name(&grant));
-        self.registry()
-            .exec(&req.domain_id, move |ctx| {
-                guard(&grant, ctx.state())?;
-                let evs = ws::add_group_users(ctx.state(), &id, &users, &by, ctx.now)?;
-                ctx.emit(evs);
-                Ok(ws::group(ctx.state(), &id)?.info(&ctx.state().domain.domain_id))
-            })
-            .await
+        self.exec_as(grant, &req.domain_id, move |ctx| {
+            let evs = ws::add_group_users(ctx.state(), &id, &users, &by, ctx.now)?;
+            ctx.emit(evs);
+            Ok(ws::group(ctx.state(), &id)?.info(&ctx.state().domain.domain_id))
+        })
+        .await
     }
 
     pub async fn workspace_group_remove_users(
@@ -283,14 +253,12 @@ impl Service {
         validate::required("workspace_group_id", &req.workspace_group_id)?;
         let users: Vec<String> = req.users.into_iter().map(|u| u.user_id).collect();
         let (id, by) = (req.workspace_group_id, actor_name(&grant));
-        self.registry()
-            .exec(&req.domain_id, move |ctx| {
-                guard(&grant, ctx.state())?;
-                let evs = ws::remove_group_users(ctx.state(), &id, &users, &by, ctx.now)?;
-                ctx.emit(evs);
-                Ok(ws::group(ctx.state(), &id)?.info(&ctx.state().domain.domain_id))
-            })
-            .await
+        self.exec_as(grant, &req.domain_id, move |ctx| {
+            let evs = ws::remove_group_users(ctx.state(), &id, &users, &by, ctx.now)?;
+            ctx.emit(evs);
+            Ok(ws::group(ctx.state(), &id)?.info(&ctx.state().domain.domain_id))
+        })
+        .await
     }
 
     pub async fn workspace_group_delete(
@@ -301,14 +269,12 @@ impl Service {
         let grant = self.admin_grant(&cred, "WorkspaceGroup.delete", &req.domain_id)?;
         validate::required("workspace_group_id", &req.workspace_group_id)?;
         let id = req.workspace_group_id;
-        self.registry()
-            .exec(&req.domain_id, move |ctx| {
-                guard(&grant, ctx.state())?;
-                let evs = ws::delete_group(ctx.state(), &id)?;
-                ctx.emit(evs);
-                Ok(Empty {})
-            })
-            .await
+        self.exec_as(grant, &req.domain_id, move |ctx| {
+            let evs = ws::delete_group(ctx.state(), &id)?;
+            ctx.emit(evs);
+            Ok(Empty {})
+        })
+        .await
     }
 
     pub async fn workspace_group_get(
@@ -319,12 +285,10 @@ impl Service {
         let grant = self.admin_grant(&cred, "WorkspaceGroup.get", &req.domain_id)?;
         validate::required("workspace_group_id", &req.workspace_group_id)?;
         let id = req.workspace_group_id;
-        self.registry()
-            .exec(&req.domain_id, move |ctx| {
-                guard(&grant, ctx.state())?;
-                Ok(ws::group(ctx.state(), &id)?.info(&ctx.state().domain.domain_id))
-            })
-            .await
+        self.exec_as(grant, &req.domain_id, move |ctx| {
+            Ok(ws::group(ctx.state(), &id)?.info(&ctx.state().domain.domain_id))
+        })
+        .await
     }
 
     pub async fn workspace_group_list(
@@ -333,24 +297,22 @@ impl Service {
         req: ListWorkspaceGroupsRequest,
     ) -> ApiResult<WorkspaceGroupsInfo> {
         let grant = self.admin_grant(&cred, "WorkspaceGroup.list", &req.domain_id)?;
-        self.registry()
-            .exec(&req.domain_id, move |ctx| {
-                guard(&grant, ctx.state())?;
-                let s = ctx.state();
-                let mut results: Vec<WorkspaceGroupInfo> = s
-                    .groups
-                    .values()
-                    .filter(|g| req.name.as_ref().is_none_or(|n| *n == g.name))
-                    .map(|g| g.info(&s.domain.domain_id))
-                    .collect();
-                results.sort_by(|a, b| a.name.cmp(&b.name));
-                let total_count = results.len() as u64;
-                Ok(WorkspaceGroupsInfo {
-                    results,
-                    total_count,
-                })
+        self.exec_as(grant, &req.domain_id, move |ctx| {
+            let s = ctx.state();
+            let mut results: Vec<WorkspaceGroupInfo> = s
+                .groups
+                .values()
+                .filter(|g| req.name.as_ref().is_none_or(|n| *n == g.name))
+                .map(|g| g.info(&s.domain.domain_id))
+                .collect();
+            results.sort_by(|a, b| a.name.cmp(&b.name));
+            let total_count = results.len() as u64;
+            Ok(WorkspaceGroupsInfo {
+                results,
+                total_count,
             })
-            .await
+        })
+        .await
     }
 
     pub async fn role_create(
@@ -364,48 +326,42 @@ impl Service {
             .role_type
             .ok_or_else(|| ApiError::required("role_type"))?;
         let id = new_id("role");
-        self.registry()
-            .exec(&req.domain_id, move |ctx| {
-                guard(&grant, ctx.state())?;
-                let evs = ws::create_role(ctx.state(), id.clone(), &name, role_type, ctx.now)?;
-                ctx.emit(evs);
-                Ok(ws::role(ctx.state(), &id)?.info(&ctx.state().domain.domain_id))
-            })
-            .await
+        self.exec_as(grant, &req.domain_id, move |ctx| {
+            let evs = ws::create_role(ctx.state(), id.clone(), &name, role_type, ctx.now)?;
+            ctx.emit(evs);
+            Ok(ws::role(ctx.state(), &id)?.info(&ctx.state().domain.domain_id))
+        })
+        .await
     }
 
     pub async fn role_delete(&self, cred: Credential, req: RoleRequest) -> ApiResult<Empty> {
         let grant = self.admin_grant(&cred, "Role.delete", &req.domain_id)?;
         validate::required("role_id", &req.role_id)?;
         let id = req.role_id;
-        self.registry()
-            .exec(&req.domain_id, move |ctx| {
-                guard(&grant, ctx.state())?;
-                let evs = ws::delete_role(ctx.state(), &id)?;
-                ctx.emit(evs);
-                Ok(Empty {})
-            })
-            .await
+        self.exec_as(grant, &req.domain_id, move |ctx| {
+            let evs = ws::delete_role(ctx.state(), &id)?;
+            ctx.emit(evs);
+            Ok(Empty {})
+        })
+        .await
     }
 
     pub async fn role_list(&self, cred: Credential, req: ListRolesRequest) -> ApiResult<RolesInfo> {
         let grant = self.admin_grant(&cred, "Role.list", &req.domain_id)?;
-        self.registry()
-            .exec(&req.domain_id, move |ctx| {
-                guard(&grant, ctx.state())?;
-                let did = ctx.state().domain.domain_id.clone();
-                let results: Vec<RoleInfo> = ws::roles(ctx.state())
-                    .iter()
-                    .filter(|r| req.role_type.is_none_or(|t| t == r.role_type))
-                    .map(|r| r.info(&did))
-                    .collect();
-                let total_count = results.len() as u64;
-                Ok(RolesInfo {
-                    results,
-                    total_count,
-                })
+        self.exec_as(grant, &req.domain_id, move |ctx| {
+            let did = ctx.state().domain.domain_id.clone();
+            let results: Vec<RoleInfo> = ws::roles(ctx.state())
+                .iter()
+                .filter(|r| req.role_type.is_none_or(|t| t == r.role_type))
+                .map(|r| r.info(&did))
+                .collect();
+            let total_count = results.len() as u64;
+            Ok(RolesInfo {
+                results,
+                total_count,
             })
-            .await
+        })
+        .await
     }
 
     pub async fn role_binding_create(
@@ -427,16 +383,14 @@ impl Service {
             resource_group,
             workspace_id: req.workspace_id,
         };
-        self.registry()
-            .exec(&req.domain_id, move |ctx| {
-                guard(&grant, ctx.state())?;
-                let evs = ws::create_binding(ctx.state(), nb, ctx.now)?;
-                ctx.emit(evs);
-                let s = ctx.state();
-                let b = s.bindings.get(&id).ok_or_else(ApiError::internal)?;
-                Ok(b.info(&s.domain.domain_id))
-            })
-            .await
+        self.exec_as(grant, &req.domain_id, move |ctx| {
+            let evs = ws::create_binding(ctx.state(), nb, ctx.now)?;
+            ctx.emit(evs);
+            let s = ctx.state();
+            let b = s.bindings.get(&id).ok_or_else(ApiError::internal)?;
+            Ok(b.info(&s.domain.domain_id))
+        })
+        .await
     }
 
     pub async fn role_binding_delete(
@@ -447,14 +401,12 @@ impl Service {
         let grant = self.admin_grant(&cred, "RoleBinding.delete", &req.domain_id)?;
         validate::required("role_binding_id", &req.role_binding_id)?;
         let id = req.role_binding_id;
-        self.registry()
-            .exec(&req.domain_id, move |ctx| {
-                guard(&grant, ctx.state())?;
-                let evs = ws::delete_binding(ctx.state(), &id)?;
-                ctx.emit(evs);
-                Ok(Empty {})
-            })
-            .await
+        self.exec_as(grant, &req.domain_id, move |ctx| {
+            let evs = ws::delete_binding(ctx.state(), &id)?;
+            ctx.emit(evs);
+            Ok(Empty {})
+        })
+        .await
     }
 
     pub async fn role_binding_list(
@@ -463,30 +415,28 @@ impl Service {
         req: ListRoleBindingsRequest,
     ) -> ApiResult<RoleBindingsInfo> {
         let grant = self.admin_grant(&cred, "RoleBinding.list", &req.domain_id)?;
-        self.registry()
-            .exec(&req.domain_id, move |ctx| {
-                guard(&grant, ctx.state())?;
-                let s = ctx.state();
-                let mut results: Vec<RoleBindingInfo> = s
-                    .bindings
-                    .values()
-                    .filter(|b| req.user_id.as_ref().is_none_or(|u| *u == b.user_id))
-                    .filter(|b| {
-                        req.workspace_id
-                            .as_ref()
-                            .is_none_or(|w| b.workspace_id.as_ref() == Some(w))
-                    })
-                    .filter(|b| req.role_type.is_none_or(|t| t == b.role_type))
-                    .filter(|b| req.resource_group.is_none_or(|g| g == b.resource_group))
-                    .map(|b| b.info(&s.domain.domain_id))
-                    .collect();
-                results.sort_by(|a, b| a.role_binding_id.cmp(&b.role_binding_id));
-                let total_count = results.len() as u64;
-                Ok(RoleBindingsInfo {
-                    results,
-                    total_count,
+        self.exec_as(grant, &req.domain_id, move |ctx| {
+            let s = ctx.state();
+            let mut results: Vec<RoleBindingInfo> = s
+                .bindings
+                .values()
+                .filter(|b| req.user_id.as_ref().is_none_or(|u| *u == b.user_id))
+                .filter(|b| {
+                    req.workspace_id
+                        .as_ref()
+                        .is_none_or(|w| b.workspace_id.as_ref() == Some(w))
                 })
+                .filter(|b| req.role_type.is_none_or(|t| t == b.role_type))
+                .filter(|b| req.resource_group.is_none_or(|g| g == b.resource_group))
+                .map(|b| b.info(&s.domain.domain_id))
+                .collect();
+            results.sort_by(|a, b| a.role_binding_id.cmp(&b.role_binding_id));
+            let total_count = results.len() as u64;
+            Ok(RoleBindingsInfo {
+                results,
+                total_count,
             })
-            .await
+        })
+        .await
     }
 }

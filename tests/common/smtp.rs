@@ -58,6 +58,15 @@ struct Sink {
 }
 
 impl Handler for Sink {
+    /// Addresses containing `reject` are refused (550), for tests of permanent failures.
+    fn rcpt(&mut self, to: &str) -> Response {
+        if to.contains("reject") {
+            response::NO_MAILBOX
+        } else {
+            response::OK
+        }
+    }
+
     fn data_start(&mut self, _domain: &str, _from: &str, _is8bit: bool, to: &[String]) -> Response {
         self.to = to.to_vec();
         self.current.clear();
