@@ -4,6 +4,7 @@
 pub mod clock;
 pub mod entities;
 pub mod events;
+pub mod index;
 pub mod lockout;
 pub mod rules;
 pub mod state;

@@ -2,6 +2,7 @@
 
 use super::entities::{Domain, Role, RoleBinding, User, Workspace, WorkspaceGroup};
 use super::events::{Event, Record};
+use super::index::UserIndex;
 use crate::api::{ResourceGroup, RoleType};
 use bincode::{Decode, Encode};
 use std::collections::{BTreeSet, HashMap};
@@ -17,8 +18,9 @@ pub struct DomainState {
     pub bindings: HashMap<String, RoleBinding>,
     /// user_id → ids of that user's bindings.
     pub user_bindings: HashMap<String, BTreeSet<String>>,
-    /// (name, user_id): the default list order (name, then user_id).
-    pub by_name: BTreeSet<(String, String)>,
+    /// Secondary indexes over `users` (name order, enum bitmaps, e-mail, keyword text),
+    /// changed only here, by `apply`.
+    pub index: UserIndex,
     /// Custom roles (the managed ones are not stored).
     pub roles: HashMap<String, Role>,
     pub workspaces: HashMap<String, Workspace>,
@@ -46,7 +48,7 @@ impl DomainState {
             users: HashMap::new(),
             bindings: HashMap::new(),
             user_bindings: HashMap::new(),
-            by_name: BTreeSet::new(),
+            index: UserIndex::default(),
             roles: HashMap::new(),
             workspaces: HashMap::new(),
             groups: HashMap::new(),
@@ -71,6 +73,9 @@ impl DomainState {
             Event::UserAccessed { user_id, at, state } => {
                 if let Some(u) = self.users.get_mut(user_id) {
                     u.last_accessed_at = Some(*at);
+                    if u.state != *state {
+                        self.index.set_state(user_id, u.state, *state);
+                    }
                     u.state = *state;
                 }
             }
@@ -117,20 +122,16 @@ impl DomainState {
     }
 
     fn put_user(&mut self, mut u: User) {
-        if let Some(old) = self.users.get(&u.user_id) {
-            self.by_name
-                .remove(&(old.name.clone(), old.user_id.clone()));
-        }
-        self.by_name.insert((u.name.clone(), u.user_id.clone()));
         let (rt, rid) = self.derived_role(&u.user_id);
         u.role_type = rt;
         u.role_id = rid;
+        self.index.upsert(self.users.get(&u.user_id), &u);
         self.users.insert(u.user_id.clone(), u);
     }
 
     fn delete_user(&mut self, user_id: &str) {
         if let Some(old) = self.users.remove(user_id) {
-            self.by_name.remove(&(old.name, old.user_id));
+            self.index.remove(&old);
         }
         if let Some(ids) = self.user_bindings.remove(user_id) {
             for id in ids {
