@@ -162,17 +162,40 @@ pub fn parse_list(req: &UserQuery) -> ApiResult<Query> {
     Ok(q)
 }
 
-/// v1 `list`: filter, sort, page and project the domain's users.
+/// v1 `list`: filter, sort, page and project the domain's users. The planner
+/// (`query::plan`) answers from the indexes when it can; otherwise the engine reads every user
+/// ([`list_users_scan`]).
 pub fn list_users(s: &DomainState, q: &Query, now: Millis, max: usize) -> UsersInfo {
+    let cfg = engine(max);
+    match super::plan::list(s, q, now, &cfg) {
+        Some(page) => users_info(s, q, &cfg, page.users, page.total_count),
+        None => list_users_scan(s, q, now, max),
+    }
+}
+
+/// v1 `list` by the engine over every user, without the planner (the reference the planner
+/// is tested against).
+pub fn list_users_scan(s: &DomainState, q: &Query, now: Millis, max: usize) -> UsersInfo {
     let cfg = engine(max);
     let all = docs(s);
     let page = run_query(q, &all, now, &cfg);
-    let fields = q.projection(&cfg);
-    let results = page
-        .results
+    let users = page.results.into_iter().map(|d| d.user).collect();
+    users_info(s, q, &cfg, users, page.total_count)
+}
+
+fn users_info(
+    s: &DomainState,
+    q: &Query,
+    cfg: &EngineConfig,
+    users: Vec<&User>,
+    total_count: u64,
+) -> UsersInfo {
+    let domain_id = s.domain.domain_id.as_str();
+    let fields = q.projection(cfg);
+    let results = users
         .into_iter()
-        .map(|d| {
-            let info = d.user.info_v1(d.domain_id);
+        .map(|u| {
+            let info = u.info_v1(domain_id);
             match &fields {
                 Some(f) => project_v1(info, f),
                 None => info,
@@ -181,14 +204,31 @@ pub fn list_users(s: &DomainState, q: &Query, now: Millis, max: usize) -> UsersI
         .collect();
     UsersInfo {
         results,
-        total_count: page.total_count,
+        total_count,
     }
 }
 
-/// v1 `stat`.
+/// v1 `stat` (planned like [`list_users`]).
 pub fn stat_users(s: &DomainState, q: &StatQuery, now: Millis, max: usize) -> ApiResult<StatInfo> {
-    let all = docs(s);
-    let r = run_stat(q, &all, now, &engine(max))?;
+    let cfg = engine(max);
+    let r = match super::plan::stat(s, q, now, &cfg) {
+        Some(r) => r?,
+        None => run_stat(q, &docs(s), now, &cfg)?,
+    };
+    Ok(StatInfo {
+        results: r.results,
+        total_count: r.total_count,
+    })
+}
+
+/// v1 `stat` by the engine over every user, without the planner.
+pub fn stat_users_scan(
+    s: &DomainState,
+    q: &StatQuery,
+    now: Millis,
+    max: usize,
+) -> ApiResult<StatInfo> {
+    let r = run_stat(q, &docs(s), now, &engine(max))?;
     Ok(StatInfo {
         results: r.results,
         total_count: r.total_count,
@@ -208,6 +248,13 @@ pub fn find_users(s: &DomainState, search: &FindSearch, max: usize) -> ApiResult
         (Some(id), _) if !id.is_empty() => s.users.get(id).into_iter().collect(),
         (_, Some(k)) if !k.trim().is_empty() => {
             let words: Vec<String> = k.split_whitespace().map(str::to_lowercase).collect();
+            if let Some(found) = super::plan::find_keyword(s, &words) {
+                let total_count = found.len() as u64;
+                return Ok(FindUsersInfo {
+                    results: found.into_iter().take(max).map(row).collect(),
+                    total_count,
+                });
+            }
             let hit = |field: &str| {
                 let f = field.to_lowercase();
                 words.iter().any(|w| f.contains(w.as_str()))
