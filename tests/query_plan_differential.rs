@@ -408,3 +408,44 @@ fn top_level_fields_are_planned_like_filters() {
     assert_eq!(planned, list_users_scan(&s, &q, NOW, 10_000));
     assert!(planned.total_count > 0);
 }
+
+/// A scan the planner hands out (to run outside the actor) sees the users as they were when
+/// it was planned, whatever is applied afterwards.
+#[test]
+fn a_scan_sees_the_state_it_was_planned_on() {
+    use identityd::query::users::{Planned, list_users_planned};
+    let ops: Vec<Op> = (0..IDS.len())
+        .map(|i| Op::Put {
+            id: i,
+            name: i % NAMES.len(),
+            email: 0,
+            state: 0,
+            backend: 0,
+            user_type: 0,
+            team: i % TEAMS.len(),
+        })
+        .collect();
+    let mut s = build(&ops);
+    let q = Query::parse(&Value::from(json!({
+        "filter": [{"k": "tags.team", "v": "core", "o": "eq"}],
+        "sort": {"key": "user_id"}
+    })))
+    .unwrap();
+    let before = list_users_scan(&s, &q, NOW, 100);
+    let Planned::Scan(scan) = list_users_planned(&s, &q, NOW, 100) else {
+        panic!("a tags filter is not answered from the indexes");
+    };
+    for (i, id) in IDS.iter().enumerate() {
+        let e = if i % 2 == 0 {
+            Event::UserDeleted {
+                user_id: (*id).to_owned(),
+            }
+        } else {
+            Event::UserUpdated(user(id, "Renamed", String::new(), 1, 0, 0, "core"))
+        };
+        s.apply(&e);
+    }
+    s.index.check(&s.users).unwrap();
+    assert_eq!(scan.list(&q, 100), before);
+    assert_ne!(list_users(&s, &q, NOW, 100), before);
+}

@@ -13,6 +13,7 @@
 //!   spans two fields or two users. Replaced texts stay as dead bytes until the chunk is compacted.
 
 use super::entities::User;
+use super::user_map::UserMap;
 use crate::api::{Backend, UserState, UserType};
 use memchr::memmem::Finder;
 use std::cmp::Ordering;
@@ -28,6 +29,28 @@ pub type Slot = u32;
 const ORDER_BLOCK: usize = 512;
 /// Slots per keyword-text chunk, as a power of two.
 const HAY_CHUNK_BITS: u32 = 12;
+/// Slots per chunk of the snapshot column, as a power of two.
+const COLUMN_CHUNK_BITS: u32 = 10;
+
+/// One chunk of the snapshot column: the users of `1 << COLUMN_CHUNK_BITS` slots.
+type ColumnChunk = Vec<Option<Arc<User>>>;
+
+/// Every user of a domain at one instant, shared with the domain's state (see
+/// [`UserIndex::snapshot`]): taking one copies a pointer per 1024 users; while it lives, the
+/// first change to one of those 1024 users copies that chunk's pointers.
+#[derive(Clone, Default)]
+pub struct UserSnapshot {
+    chunks: Vec<Arc<ColumnChunk>>,
+}
+
+impl UserSnapshot {
+    /// The users, in slot order.
+    pub fn users(&self) -> impl Iterator<Item = &User> {
+        self.chunks
+            .iter()
+            .flat_map(|c| c.iter().flatten().map(Arc::as_ref))
+    }
+}
 
 /// What the index keeps per user.
 #[derive(Debug, Clone)]
@@ -37,7 +60,7 @@ pub struct Entry {
     pub state: UserState,
     pub backend: Backend,
     pub user_type: UserType,
-    /// Offset of the user's keyword text in its chunk.
+    /// Offset of the user's keyword text in its chunk (`u32::MAX` while it has none).
     hay: u32,
 }
 
@@ -48,6 +71,13 @@ pub struct Bits {
 }
 
 impl Bits {
+    /// An empty set with room for slots below `bound`.
+    pub fn with_bound(bound: usize) -> Self {
+        Bits {
+            words: Vec::with_capacity(bound.div_ceil(64)),
+        }
+    }
+
     pub fn get(&self, s: Slot) -> bool {
         let i = s as usize;
         self.words
@@ -212,6 +242,8 @@ pub struct UserIndex {
     email: HashMap<u64, Posting>,
     email_hasher: RandomState,
     hay: Vec<HayChunk>,
+    /// The users by slot, in copy-on-write chunks ([`UserIndex::snapshot`]).
+    column: Vec<Arc<ColumnChunk>>,
 }
 
 impl std::fmt::Debug for UserIndex {
@@ -434,7 +466,8 @@ impl UserIndex {
         self.hay_compact(ci);
     }
 
-    /// Marks the keyword text of slot `s` dead (and the slot's offset as none).
+    /// Marks the keyword text of slot `s` dead (and the slot's offset as none): its bytes
+    /// become `\n`, which no keyword word contains, so scans never match dead text.
     fn hay_kill(&mut self, s: Slot) {
         let ci = (s >> HAY_CHUNK_BITS) as usize;
         let Some(Some(e)) = self.slots.get_mut(s as usize) else {
@@ -445,6 +478,9 @@ impl UserIndex {
             && let Some((_, a, b)) = chunk.locate(start)
         {
             chunk.dead += b - a;
+            if let Some(bytes) = chunk.text.get_mut(a..b) {
+                bytes.fill(b'\n');
+            }
         }
     }
 
@@ -484,8 +520,48 @@ impl UserIndex {
         }
     }
 
+    /// Every user now, for scanning outside the domain actor.
+    pub fn snapshot(&self) -> UserSnapshot {
+        UserSnapshot {
+            chunks: self.column.clone(),
+        }
+    }
+
+    fn column_set(&mut self, s: Slot, u: Option<Arc<User>>) {
+        let ci = (s >> COLUMN_CHUNK_BITS) as usize;
+        if self.column.len() <= ci {
+            self.column.resize_with(ci + 1, Default::default);
+        }
+        if let Some(chunk) = self.column.get_mut(ci) {
+            let chunk = Arc::make_mut(chunk);
+            let i = (s as usize) & ((1 << COLUMN_CHUNK_BITS) - 1);
+            if chunk.len() <= i {
+                chunk.resize(i + 1, None);
+            }
+            if let Some(cell) = chunk.get_mut(i) {
+                *cell = u;
+            }
+        }
+    }
+
+    /// The user's record was replaced by `new` (same id), changing nothing indexed but maybe
+    /// its state, which was `old_state`.
+    pub(crate) fn replaced(&mut self, old_state: UserState, new: &Arc<User>) {
+        let Some(s) = self.slot(&new.user_id) else {
+            return;
+        };
+        if old_state != new.state {
+            self.state[state_ix(old_state)].clear(s);
+            self.state[state_ix(new.state)].set(s);
+            if let Some(Some(e)) = self.slots.get_mut(s as usize) {
+                e.state = new.state;
+            }
+        }
+        self.column_set(s, Some(new.clone()));
+    }
+
     /// Indexes `new`, replacing `old` (the user's previous version, if it existed).
-    pub(crate) fn upsert(&mut self, old: Option<&User>, new: &User) {
+    pub(crate) fn upsert(&mut self, old: Option<&User>, new: &Arc<User>) {
         let slot = old.and_then(|o| self.slot(&o.user_id));
         let (Some(old), Some(s)) = (old, slot) else {
             self.insert(new);
@@ -513,9 +589,10 @@ impl UserIndex {
         if old.name != new.name || old.email != new.email {
             self.hay_put(s, &new.user_id, &new.name, &new.email);
         }
+        self.column_set(s, Some(new.clone()));
     }
 
-    fn insert(&mut self, u: &User) {
+    fn insert(&mut self, u: &Arc<User>) {
         let user_id: Arc<str> = u.user_id.as_str().into();
         let entry = Entry {
             user_id: user_id.clone(),
@@ -542,6 +619,7 @@ impl UserIndex {
         self.bits_set((u.state, u.backend, u.user_type), s, true);
         self.email_add(&u.email, s);
         self.hay_put(s, &u.user_id, &u.name, &u.email);
+        self.column_set(s, Some(u.clone()));
     }
 
     /// Forgets a user (`u` is its current version).
@@ -553,24 +631,15 @@ impl UserIndex {
         self.bits_set((u.state, u.backend, u.user_type), s, false);
         self.email_remove(&u.email, s);
         self.hay_kill(s);
+        self.column_set(s, None);
         if let Some(slot) = self.slots.get_mut(s as usize) {
             *slot = None;
         }
         self.free.push(s);
     }
 
-    /// A user's state changed from `old` to `new` (and nothing else that is indexed).
-    pub(crate) fn set_state(&mut self, user_id: &str, old: UserState, new: UserState) {
-        let Some(s) = self.slot(user_id) else { return };
-        self.state[state_ix(old)].clear(s);
-        self.state[state_ix(new)].set(s);
-        if let Some(Some(e)) = self.slots.get_mut(s as usize) {
-            e.state = new;
-        }
-    }
-
     /// Adds to `out` the slots (within `within`, if given) whose keyword text contains any of
-    /// the lower-cased `words`.
+    /// the lower-cased `words` (none of which may contain `\n`).
     pub fn keyword_scan(&self, words: &[Finder<'_>], within: Option<&Bits>, out: &mut Bits) {
         let size = 1usize << HAY_CHUNK_BITS;
         for (ci, chunk) in self.hay.iter().enumerate() {
@@ -578,20 +647,28 @@ impl UserIndex {
                 continue;
             }
             let text = chunk.text.as_slice();
+            let starts = chunk.starts.as_slice();
             for f in words {
-                let mut pos = 0;
+                let (mut pos, mut k) = (0, 0);
                 while let Some(i) = text.get(pos..).and_then(|t| f.find(t)) {
                     let at = pos + i;
-                    let k = chunk.starts.partition_point(|&(s, _)| s as usize <= at);
-                    let Some(&(start, s)) = k.checked_sub(1).and_then(|k| chunk.starts.get(k))
-                    else {
-                        break;
-                    };
-                    let live = self.entry(s).is_some_and(|e| e.hay == start);
-                    if live && within.is_none_or(|w| w.get(s)) {
+                    // The text containing `at`: the last start <= at, searched forward from the
+                    // previous one (gallop, then bisect), as matches come in order.
+                    let mut step = 1;
+                    while starts.get(k + step).is_some_and(|&(s, _)| s as usize <= at) {
+                        k += step;
+                        step *= 2;
+                    }
+                    let ahead = starts
+                        .get(k + 1..(k + step).min(starts.len()))
+                        .unwrap_or_default();
+                    k += ahead.partition_point(|&(s, _)| s as usize <= at);
+                    // Dead texts are all `\n`, so the match is in a live one.
+                    let Some(&(_, s)) = starts.get(k) else { break };
+                    if within.is_none_or(|w| w.get(s)) {
                         out.set(s);
                     }
-                    pos = chunk.starts.get(k).map_or(text.len(), |&(s, _)| s as usize);
+                    pos = starts.get(k + 1).map_or(text.len(), |&(s, _)| s as usize);
                 }
             }
         }
@@ -658,10 +735,15 @@ impl UserIndex {
             + many
             + hay
             + self.free.capacity() * 4
+            + self
+                .column
+                .iter()
+                .map(|c| c.capacity() * 8 + 2 * arc_hdr)
+                .sum::<usize>()
     }
 
     /// Checks that the index is exactly what indexing `users` from scratch gives.
-    pub fn check(&self, users: &HashMap<String, User>) -> Result<(), String> {
+    pub fn check(&self, users: &UserMap) -> Result<(), String> {
         if self.slot_of.len() != users.len() {
             return Err(format!(
                 "{} indexed users, {} users",
@@ -692,6 +774,18 @@ impl UserIndex {
             {
                 return Err(format!("{} has a stale entry {e:?}", u.user_id));
             }
+            let shared = users.get_arc(&u.user_id);
+            let col = self
+                .column
+                .get((s >> COLUMN_CHUNK_BITS) as usize)
+                .and_then(|c| c.get((s as usize) & ((1 << COLUMN_CHUNK_BITS) - 1)))
+                .and_then(Option::as_ref);
+            if !matches!((shared, col), (Some(a), Some(b)) if Arc::ptr_eq(a, b)) {
+                return Err(format!(
+                    "{} is not shared with the snapshot column",
+                    u.user_id
+                ));
+            }
             if !self.email_candidates(&u.email).contains(&s) {
                 return Err(format!("{} missing from the e-mail index", u.user_id));
             }
@@ -714,6 +808,10 @@ impl UserIndex {
                 Posting::Many(set) => set.len(),
             })
             .sum();
+        let in_column = self.snapshot().users().count();
+        if in_column != users.len() {
+            return Err(format!("{in_column} users in the snapshot column"));
+        }
         if indexed != postings {
             return Err(format!("{indexed} e-mail postings, {postings} users"));
         }
@@ -757,6 +855,19 @@ impl UserIndex {
                 .sum();
             if live + c.dead != c.text.len() {
                 return Err(format!("keyword chunk {ci}: dead bytes miscounted"));
+            }
+            for (k, (start, s)) in c.starts.iter().enumerate() {
+                let end = c
+                    .starts
+                    .get(k + 1)
+                    .map_or(c.text.len(), |&(s, _)| s as usize);
+                let dead = self.entry(*s).is_none_or(|e| e.hay != *start);
+                let text = c.text.get(*start as usize..end).unwrap_or_default();
+                if dead && text.iter().any(|b| *b != b'\n') {
+                    return Err(format!(
+                        "keyword chunk {ci}: dead text at {start} not blanked"
+                    ));
+                }
             }
         }
         Ok(())

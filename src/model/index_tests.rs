@@ -177,6 +177,29 @@ fn many_changes_compact_keyword_text_and_merge_blocks() {
         .filter_map(|h| s.index.entry(h).map(|e| e.user_id.to_string()))
         .collect();
     assert_eq!(ids, vec!["user00004@x.io".to_owned()]);
+    // Every needle finds exactly the users a plain scan finds, wherever they sit in the text.
+    for needle in ["user0299", "name 2999 2", "9@", "@x.io", "name 1", "zzz"] {
+        let mut hits = Bits::default();
+        s.index
+            .keyword_scan(&[Finder::new(needle.as_bytes())], None, &mut hits);
+        let mut got: Vec<String> = hits
+            .iter()
+            .filter_map(|h| s.index.entry(h).map(|e| e.user_id.to_string()))
+            .collect();
+        got.sort();
+        let mut want: Vec<String> = s
+            .users
+            .values()
+            .filter(|u| {
+                [&u.user_id, &u.name, &u.email]
+                    .iter()
+                    .any(|f| f.to_lowercase().contains(needle))
+            })
+            .map(|u| u.user_id.clone())
+            .collect();
+        want.sort();
+        assert_eq!(got, want, "{needle}");
+    }
 }
 
 #[test]

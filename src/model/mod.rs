@@ -8,6 +8,7 @@ pub mod index;
 pub mod lockout;
 pub mod rules;
 pub mod state;
+pub mod user_map;
 pub mod validate;
 pub mod verification;
 pub mod workspace;

@@ -3,9 +3,11 @@
 use super::entities::{Domain, Role, RoleBinding, User, Workspace, WorkspaceGroup};
 use super::events::{Event, Record};
 use super::index::UserIndex;
+use super::user_map::UserMap;
 use crate::api::{ResourceGroup, RoleType};
 use bincode::{Decode, Encode};
 use std::collections::{BTreeSet, HashMap};
+use std::sync::Arc;
 
 /// Everything a domain actor owns. Indexes are derived, rebuilt by `apply`, never persisted.
 #[derive(Debug, Clone)]
@@ -14,7 +16,7 @@ pub struct DomainState {
     /// Sequence number of the last applied record.
     pub seq: u64,
     pub deleted: bool,
-    pub users: HashMap<String, User>,
+    pub users: UserMap,
     pub bindings: HashMap<String, RoleBinding>,
     /// user_id → ids of that user's bindings.
     pub user_bindings: HashMap<String, BTreeSet<String>>,
@@ -45,7 +47,7 @@ impl DomainState {
             domain,
             seq: 0,
             deleted: false,
-            users: HashMap::new(),
+            users: UserMap::default(),
             bindings: HashMap::new(),
             user_bindings: HashMap::new(),
             index: UserIndex::default(),
@@ -71,12 +73,12 @@ impl DomainState {
             Event::UserCreated(u) | Event::UserUpdated(u) => self.put_user(u.clone()),
             Event::UserDeleted { user_id } => self.delete_user(user_id),
             Event::UserAccessed { user_id, at, state } => {
-                if let Some(u) = self.users.get_mut(user_id) {
+                if let Some(arc) = self.users.get_arc_mut(user_id) {
+                    let u = Arc::make_mut(arc);
+                    let old = u.state;
                     u.last_accessed_at = Some(*at);
-                    if u.state != *state {
-                        self.index.set_state(user_id, u.state, *state);
-                    }
                     u.state = *state;
+                    self.index.replaced(old, arc);
                 }
             }
             Event::RoleBindingCreated(b) => {
@@ -125,8 +127,9 @@ impl DomainState {
         let (rt, rid) = self.derived_role(&u.user_id);
         u.role_type = rt;
         u.role_id = rid;
+        let u = Arc::new(u);
         self.index.upsert(self.users.get(&u.user_id), &u);
-        self.users.insert(u.user_id.clone(), u);
+        self.users.insert(u);
     }
 
     fn delete_user(&mut self, user_id: &str) {
@@ -159,9 +162,14 @@ impl DomainState {
 
     fn recompute_role(&mut self, user_id: &str) {
         let (rt, rid) = self.derived_role(user_id);
-        if let Some(u) = self.users.get_mut(user_id) {
+        if let Some(arc) = self.users.get_arc_mut(user_id)
+            && (arc.role_type, &arc.role_id) != (rt, &rid)
+        {
+            let u = Arc::make_mut(arc);
             u.role_type = rt;
             u.role_id = rid;
+            let st = u.state;
+            self.index.replaced(st, arc);
         }
     }
 

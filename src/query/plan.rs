@@ -24,20 +24,21 @@ use crate::model::entities::User;
 use crate::model::index::{Bits, Slot, UserIndex};
 use crate::model::state::DomainState;
 use memchr::memmem::Finder;
+use std::borrow::Cow;
 
 /// The fields the keyword text holds.
 const KEYWORD_FIELDS: [&str; 3] = ["user_id", "name", "email"];
 
 /// A set of users as slots.
 #[derive(Debug)]
-pub(crate) enum Set {
+pub(crate) enum Set<'s> {
     All,
-    Bits(Bits),
+    Bits(Cow<'s, Bits>),
     /// Ascending, without duplicates.
     List(Vec<Slot>),
 }
 
-impl Set {
+impl Set<'_> {
     fn count(&self, ix: &UserIndex) -> usize {
         match self {
             Set::All => ix.len(),
@@ -121,8 +122,32 @@ fn user(s: &DomainState, slot: Slot) -> Option<&User> {
         .and_then(|e| s.users.get(e.user_id.as_ref()))
 }
 
+/// One enum field's accepted values: `None` when all are, else the bitmap of the one value or
+/// the union of several.
+fn column<'a>(mask: Mask, sets: &[&'a Bits], bound: usize) -> Option<Cow<'a, Bits>> {
+    let picked: Vec<&'a Bits> = sets
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| mask & 1 << i != 0)
+        .map(|(_, b)| *b)
+        .collect();
+    match picked.as_slice() {
+        _ if picked.len() == sets.len() => None,
+        [one] => Some(Cow::Borrowed(*one)),
+        many => {
+            let mut union = Bits::with_bound(bound);
+            many.iter().for_each(|b| union.or_assign(b));
+            Some(Cow::Owned(union))
+        }
+    }
+}
+
 /// The candidates of a filter (step 1), and whether they are exactly its matches.
-pub(crate) fn candidates(s: &DomainState, f: &Filter, cfg: &EngineConfig) -> (Set, bool) {
+pub(crate) fn candidates<'s>(
+    s: &'s DomainState,
+    f: &Filter,
+    cfg: &EngineConfig,
+) -> (Set<'s>, bool) {
     let ix = &s.index;
     let mut exact = !f.has_or();
     let mut list: Option<Vec<Slot>> = None;
@@ -201,44 +226,39 @@ pub(crate) fn candidates(s: &DomainState, f: &Filter, cfg: &EngineConfig) -> (Se
             .collect();
         return (Set::List(kept), exact);
     }
-    let mut bits: Option<Bits> = None;
-    let mut restrict = |mask: Mask, all: Mask, sets: &mut dyn Iterator<Item = &Bits>| {
-        if mask == all {
-            return;
-        }
-        let mut union = Bits::default();
-        for (i, b) in sets.enumerate() {
-            if mask & 1 << i != 0 {
-                union.or_assign(b);
+    let bound = ix.slot_bound();
+    let cols = [
+        column(states, &STATES.map(|v| ix.state_bits(v)), bound),
+        column(backends, &BACKENDS.map(|v| ix.backend_bits(v)), bound),
+        column(types, &USER_TYPES.map(|v| ix.user_type_bits(v)), bound),
+    ];
+    let mut bits: Option<Cow<'_, Bits>> = None;
+    for c in cols.into_iter().flatten() {
+        bits = Some(match bits {
+            None => c,
+            Some(prev) => {
+                let mut prev = prev.into_owned();
+                prev.and_assign(&c);
+                Cow::Owned(prev)
             }
-        }
-        match &mut bits {
-            None => bits = Some(union),
-            Some(prev) => prev.and_assign(&union),
-        }
-    };
-    restrict(states, 0b111, &mut STATES.iter().map(|v| ix.state_bits(*v)));
-    restrict(
-        backends,
-        0b11,
-        &mut BACKENDS.iter().map(|v| ix.backend_bits(*v)),
-    );
-    restrict(
-        types,
-        0b11,
-        &mut USER_TYPES.iter().map(|v| ix.user_type_bits(*v)),
-    );
+        });
+    }
     if !finders.is_empty() {
-        let mut hits = Bits::default();
-        ix.keyword_scan(&finders, bits.as_ref(), &mut hits);
-        bits = Some(hits);
+        let mut hits = Bits::with_bound(ix.slot_bound());
+        ix.keyword_scan(&finders, bits.as_deref(), &mut hits);
+        bits = Some(Cow::Owned(hits));
     }
     (bits.map_or(Set::All, Set::Bits), exact)
 }
 
 /// Exactly the matches of `f` (step 1 plus the whole filter on the candidates when they are
 /// a superset); `None` when that would mean reading every user (the caller scans instead).
-fn exact_matches(s: &DomainState, f: &Filter, now: i64, cfg: &EngineConfig) -> Option<Set> {
+fn exact_matches<'s>(
+    s: &'s DomainState,
+    f: &Filter,
+    now: i64,
+    cfg: &EngineConfig,
+) -> Option<Set<'s>> {
     let (set, exact) = candidates(s, f, cfg);
     if exact {
         return Some(set);
@@ -377,7 +397,7 @@ pub(crate) fn stat(
 type Column<'a> = Vec<(Value, &'a Bits)>;
 
 /// Counts `set` per combination of the enum `keys` (`None` when a key is not an enum field).
-fn count_by_enums(ix: &UserIndex, set: &Set, keys: &[&str]) -> Option<Vec<(Vec<Value>, u64)>> {
+fn count_by_enums(ix: &UserIndex, set: &Set<'_>, keys: &[&str]) -> Option<Vec<(Vec<Value>, u64)>> {
     let cols: Vec<Column<'_>> = keys
         .iter()
         .map(|k| match *k {
@@ -411,7 +431,7 @@ fn count_by_enums(ix: &UserIndex, set: &Set, keys: &[&str]) -> Option<Vec<(Vec<V
     loop {
         let mut acc = match set {
             Set::All => None,
-            Set::Bits(b) => Some(b.clone()),
+            Set::Bits(b) => Some(b.as_ref().clone()),
             Set::List(l) => {
                 let mut b = Bits::default();
                 l.iter().for_each(|&c| b.set(c));

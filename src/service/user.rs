@@ -7,6 +7,7 @@ use crate::model::entities::project_v1;
 use crate::model::rules::{self, NewUser, UserPatch};
 use crate::model::state::DomainState as State;
 use crate::model::validate;
+use crate::query::users::Planned;
 
 /// Checks that must pass inside the actor before any user call: the domain is enabled and the
 /// caller's token is still valid against current state.
@@ -299,29 +300,47 @@ impl Service {
         // The whole query is parsed and validated before it reaches the actor.
         let q = crate::query::users::parse_list(&req)?;
         let max = self.inner.cfg.max_list_results;
-        self.registry()
+        let planned = q.clone();
+        let planned = self
+            .registry()
             .exec(&req.domain_id, move |ctx| {
                 guard(&grant, ctx.state())?;
-                Ok(crate::query::users::list_users(
+                Ok(crate::query::users::list_users_planned(
                     ctx.state(),
-                    &q,
+                    &planned,
                     ctx.now,
                     max,
                 ))
             })
-            .await
+            .await?;
+        match planned {
+            Planned::Done(info) => Ok(info),
+            // A query the indexes cannot answer reads every user: off the actor, over a
+            // snapshot, so the domain's writes need not wait for it.
+            Planned::Scan(scan) => tokio::task::spawn_blocking(move || scan.list(&q, max))
+                .await
+                .map_err(|_| ApiError::internal()),
+        }
     }
 
     pub async fn user_stat(&self, cred: Credential, req: UserStatQuery) -> ApiResult<StatInfo> {
         let grant = self.grant(&cred, "stat", &req.domain_id, None)?;
         let q = crate::query::StatQuery::parse(&req.query)?;
         let max = self.inner.cfg.max_list_results;
-        self.registry()
+        let planned = q.clone();
+        let planned = self
+            .registry()
             .exec(&req.domain_id, move |ctx| {
                 guard(&grant, ctx.state())?;
-                crate::query::users::stat_users(ctx.state(), &q, ctx.now, max)
+                crate::query::users::stat_users_planned(ctx.state(), &planned, ctx.now, max)
             })
-            .await
+            .await?;
+        match planned {
+            Planned::Done(info) => Ok(info),
+            Planned::Scan(scan) => tokio::task::spawn_blocking(move || scan.stat(&q, max))
+                .await
+                .map_err(|_| ApiError::internal())?,
+        }
     }
 
     pub async fn user_find(
