@@ -152,11 +152,12 @@ impl Bits {
     }
 }
 
-/// The slots of one e-mail hash: almost always one.
+/// The slots of one e-mail hash: almost always one (boxed otherwise, to keep entries small).
 #[derive(Debug, Clone)]
+#[allow(clippy::box_collection)] // the box halves every entry of a map with one per user
 enum Posting {
     One(Slot),
-    Many(BTreeSet<Slot>),
+    Many(Box<BTreeSet<Slot>>),
 }
 
 #[derive(Debug, Clone, Default)]
@@ -421,7 +422,8 @@ impl UserIndex {
             }
             Some(Posting::One(o)) => {
                 let o = *o;
-                self.email.insert(h, Posting::Many(BTreeSet::from([o, s])));
+                self.email
+                    .insert(h, Posting::Many(Box::new(BTreeSet::from([o, s]))));
             }
             Some(Posting::Many(set)) => {
                 set.insert(s);
@@ -541,6 +543,15 @@ impl UserIndex {
             if let Some(cell) = chunk.get_mut(i) {
                 *cell = u;
             }
+        }
+    }
+
+    /// Drops the snapshot column's reference to a user about to be changed in place, so that
+    /// `Arc::make_mut` copies it only when a live snapshot holds it; [`UserIndex::replaced`]
+    /// puts the changed record back.
+    pub(crate) fn detach(&mut self, user_id: &str) {
+        if let Some(s) = self.slot(user_id) {
+            self.column_set(s, None);
         }
     }
 

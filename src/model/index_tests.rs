@@ -214,3 +214,34 @@ fn keyword_text_is_lower_cased_per_character() {
     assert!(hit("i\u{307}"));
     assert!(!hit("x.iob"), "fields are separate");
 }
+
+#[test]
+fn a_snapshot_keeps_what_it_saw_and_an_access_without_one_copies_nothing() {
+    let mut s = state();
+    s.apply(&Event::UserCreated(user("a@x.io", "A", "a@x.io", 2)));
+    let before = s.users.get_arc("a@x.io").map(Arc::as_ptr);
+    s.apply(&Event::UserAccessed {
+        user_id: "a@x.io".into(),
+        at: 5,
+        state: UserState::Enabled,
+    });
+    assert_eq!(
+        s.users.get_arc("a@x.io").map(Arc::as_ptr),
+        before,
+        "changed in place"
+    );
+    let snap = s.index.snapshot();
+    s.apply(&Event::UserAccessed {
+        user_id: "a@x.io".into(),
+        at: 9,
+        state: UserState::Disabled,
+    });
+    s.apply(&Event::UserCreated(user("b@x.io", "B", "b@x.io", 0)));
+    let seen: Vec<(String, Option<i64>, UserState)> = snap
+        .users()
+        .map(|u| (u.user_id.clone(), u.last_accessed_at, u.state))
+        .collect();
+    assert_eq!(seen, vec![("a@x.io".into(), Some(5), UserState::Enabled)]);
+    assert_eq!(s.users["a@x.io"].last_accessed_at, Some(9));
+    assert_eq!(s.index.check(&s.users), Ok(()));
+}

@@ -74,6 +74,7 @@ impl DomainState {
             Event::UserDeleted { user_id } => self.delete_user(user_id),
             Event::UserAccessed { user_id, at, state } => {
                 if let Some(arc) = self.users.get_arc_mut(user_id) {
+                    self.index.detach(user_id);
                     let u = Arc::make_mut(arc);
                     let old = u.state;
                     u.last_accessed_at = Some(*at);
@@ -165,6 +166,7 @@ impl DomainState {
         if let Some(arc) = self.users.get_arc_mut(user_id)
             && (arc.role_type, &arc.role_id) != (rt, &rid)
         {
+            self.index.detach(user_id);
             let u = Arc::make_mut(arc);
             u.role_type = rt;
             u.role_id = rid;
