@@ -4,9 +4,11 @@
 pub mod clock;
 pub mod entities;
 pub mod events;
+pub mod index;
 pub mod lockout;
 pub mod rules;
 pub mod state;
+pub mod user_map;
 pub mod validate;
 pub mod verification;
 pub mod workspace;

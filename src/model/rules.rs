@@ -599,7 +599,8 @@ mod tests {
         let r = DomainState::from_image(back);
         assert_eq!(r.seq, 7);
         assert_eq!(r.users, s.users);
-        assert_eq!(r.by_name, s.by_name);
+        r.index.check(&r.users).unwrap();
+        s.index.check(&s.users).unwrap();
         assert_eq!(r.users["admin@a.io"].role_type, RoleType::DomainAdmin);
     }
 }

@@ -2,9 +2,12 @@
 
 use super::entities::{Domain, Role, RoleBinding, User, Workspace, WorkspaceGroup};
 use super::events::{Event, Record};
+use super::index::UserIndex;
+use super::user_map::UserMap;
 use crate::api::{ResourceGroup, RoleType};
 use bincode::{Decode, Encode};
 use std::collections::{BTreeSet, HashMap};
+use std::sync::Arc;
 
 /// Everything a domain actor owns. Indexes are derived, rebuilt by `apply`, never persisted.
 #[derive(Debug, Clone)]
@@ -13,12 +16,13 @@ pub struct DomainState {
     /// Sequence number of the last applied record.
     pub seq: u64,
     pub deleted: bool,
-    pub users: HashMap<String, User>,
+    pub users: UserMap,
     pub bindings: HashMap<String, RoleBinding>,
     /// user_id → ids of that user's bindings.
     pub user_bindings: HashMap<String, BTreeSet<String>>,
-    /// (name, user_id): the default list order (name, then user_id).
-    pub by_name: BTreeSet<(String, String)>,
+    /// Secondary indexes over `users` (name order, enum bitmaps, e-mail, keyword text),
+    /// changed only here, by `apply`.
+    pub index: UserIndex,
     /// Custom roles (the managed ones are not stored).
     pub roles: HashMap<String, Role>,
     pub workspaces: HashMap<String, Workspace>,
@@ -43,10 +47,10 @@ impl DomainState {
             domain,
             seq: 0,
             deleted: false,
-            users: HashMap::new(),
+            users: UserMap::default(),
             bindings: HashMap::new(),
             user_bindings: HashMap::new(),
-            by_name: BTreeSet::new(),
+            index: UserIndex::default(),
             roles: HashMap::new(),
             workspaces: HashMap::new(),
             groups: HashMap::new(),
@@ -69,9 +73,13 @@ impl DomainState {
             Event::UserCreated(u) | Event::UserUpdated(u) => self.put_user(u.clone()),
             Event::UserDeleted { user_id } => self.delete_user(user_id),
             Event::UserAccessed { user_id, at, state } => {
-                if let Some(u) = self.users.get_mut(user_id) {
+                if let Some(arc) = self.users.get_arc_mut(user_id) {
+                    self.index.detach(user_id);
+                    let u = Arc::make_mut(arc);
+                    let old = u.state;
                     u.last_accessed_at = Some(*at);
                     u.state = *state;
+                    self.index.replaced(old, arc);
                 }
             }
             Event::RoleBindingCreated(b) => {
@@ -117,20 +125,17 @@ impl DomainState {
     }
 
     fn put_user(&mut self, mut u: User) {
-        if let Some(old) = self.users.get(&u.user_id) {
-            self.by_name
-                .remove(&(old.name.clone(), old.user_id.clone()));
-        }
-        self.by_name.insert((u.name.clone(), u.user_id.clone()));
         let (rt, rid) = self.derived_role(&u.user_id);
         u.role_type = rt;
         u.role_id = rid;
-        self.users.insert(u.user_id.clone(), u);
+        let u = Arc::new(u);
+        self.index.upsert(self.users.get(&u.user_id), &u);
+        self.users.insert(u);
     }
 
     fn delete_user(&mut self, user_id: &str) {
         if let Some(old) = self.users.remove(user_id) {
-            self.by_name.remove(&(old.name, old.user_id));
+            self.index.remove(&old);
         }
         if let Some(ids) = self.user_bindings.remove(user_id) {
             for id in ids {
@@ -158,9 +163,15 @@ impl DomainState {
 
     fn recompute_role(&mut self, user_id: &str) {
         let (rt, rid) = self.derived_role(user_id);
-        if let Some(u) = self.users.get_mut(user_id) {
+        if let Some(arc) = self.users.get_arc_mut(user_id)
+            && (arc.role_type, &arc.role_id) != (rt, &rid)
+        {
+            self.index.detach(user_id);
+            let u = Arc::make_mut(arc);
             u.role_type = rt;
             u.role_id = rid;
+            let st = u.state;
+            self.index.replaced(st, arc);
         }
     }
 

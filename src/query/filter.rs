@@ -188,7 +188,28 @@ pub(crate) struct Cond {
     negated: bool,
 }
 
+/// What the planner sees of a condition: `eq` or `in` (not negated), or anything else.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Shape<'a> {
+    Eq(&'a Value),
+    /// The string values of the list (other values never equal a string field).
+    In(&'a [String]),
+    Other,
+}
+
 impl Cond {
+    pub(crate) fn key(&self) -> &str {
+        &self.key
+    }
+
+    pub(crate) fn shape(&self) -> Shape<'_> {
+        match (&self.test, self.negated) {
+            (Test::Eq(v), false) => Shape::Eq(v),
+            (Test::In(set), false) => Shape::In(&set.strings),
+            _ => Shape::Other,
+        }
+    }
+
     fn eval<D: Doc + ?Sized>(&self, doc: &D, times: &[i64]) -> bool {
         let fv = doc.field(&self.key);
         self.test.eval(fv.as_deref(), times) != self.negated
@@ -381,6 +402,21 @@ impl Filter {
             keyword,
             slots,
         })
+    }
+
+    /// The `filter` conditions (ANDed).
+    pub(crate) fn and_conds(&self) -> &[Cond] {
+        &self.and
+    }
+
+    /// Whether there are `filter_or` conditions.
+    pub(crate) fn has_or(&self) -> bool {
+        !self.or.is_empty()
+    }
+
+    /// The keyword words (lower-cased).
+    pub(crate) fn keyword(&self) -> &[Needle] {
+        &self.keyword
     }
 
     /// Adds an `eq` condition to the AND list.

@@ -205,6 +205,21 @@ impl GroupSpec {
         self.keys.iter().map(|k| k.name.clone()).collect()
     }
 
+    /// When every key is a plain path (no `date_format`) and every field a `count`: the
+    /// keys' paths, the keys' names and the fields' names.
+    pub(crate) fn count_shape(&self) -> Option<(Vec<&str>, Vec<&str>, Vec<&str>)> {
+        if self.keys.iter().any(|k| k.date_format.is_some())
+            || self.fields.iter().any(|f| f.op != GroupOp::Count)
+        {
+            return None;
+        }
+        Some((
+            self.keys.iter().map(|k| k.key.as_str()).collect(),
+            self.keys.iter().map(|k| k.name.as_str()).collect(),
+            self.fields.iter().map(|f| f.name.as_str()).collect(),
+        ))
+    }
+
     /// Groups `docs`; one row per group, ordered by the key values.
     pub(crate) fn run<'a, D: Doc + ?Sized + 'a>(
         &self,

@@ -11,6 +11,7 @@ mod error;
 mod filter;
 mod group;
 mod parse;
+pub(crate) mod plan;
 mod project;
 mod set;
 mod sort;
@@ -87,11 +88,7 @@ pub fn run_query<'a, D: Doc>(
             total_count: u64::try_from(n).unwrap_or(u64::MAX),
         };
     }
-    let (skip, end) = match q.page {
-        Some(p) if p.limit > 0 => (p.start - 1, (p.start - 1).saturating_add(p.limit)),
-        _ if cfg.max_list_results > 0 => (0, cfg.max_list_results),
-        _ => (0, usize::MAX),
-    };
+    let (skip, end) = q.window(cfg);
     let mut keys: Vec<SortKey> = if q.sort.is_empty() {
         cfg.default_sort
             .iter()

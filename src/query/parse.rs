@@ -165,6 +165,16 @@ impl Query {
         Some(out)
     }
 
+    /// The rows `skip..end` of the ordered matches to return: the page (1-based `start`,
+    /// `limit > 0`), else the first `max_list_results` (0: all).
+    pub(crate) fn window(&self, cfg: &EngineConfig) -> (usize, usize) {
+        match self.page {
+            Some(p) if p.limit > 0 => (p.start - 1, (p.start - 1).saturating_add(p.limit)),
+            _ if cfg.max_list_results > 0 => (0, cfg.max_list_results),
+            _ => (0, usize::MAX),
+        }
+    }
+
     /// `count_only`: results are empty, only `total_count` is returned.
     pub fn count_only(&self) -> bool {
         self.count_only

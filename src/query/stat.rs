@@ -426,7 +426,11 @@ pub fn run_stat<'a, D: Doc + 'a>(
             rows
         }
     };
-    Ok(match q.page {
+    Ok(paged(q.page, rows))
+}
+
+fn paged(page: Option<PageSpec>, rows: Vec<Value>) -> StatResult {
+    match page {
         Some(p) if p.limit > 0 => {
             let total = u64::try_from(rows.len()).unwrap_or(u64::MAX);
             let results = rows.into_iter().skip(p.start - 1).take(p.limit).collect();
@@ -439,7 +443,107 @@ pub fn run_stat<'a, D: Doc + 'a>(
             results: rows,
             total_count: None,
         },
-    })
+    }
+}
+
+/// A pipeline whose first stage only counts documents: `count`, or `group` by plain keys
+/// (no `date_format`) with only `count` fields. Whoever can count by those keys faster than
+/// reading documents computes the first stage's rows with [`count_rows_of`] and hands them to
+/// [`StatQuery::finish_counted`].
+#[derive(Debug)]
+pub(crate) enum CountShape<'q> {
+    /// `count {name}`.
+    Count(&'q str),
+    /// `group`: the keys' dotted paths (in order), the keys' output names, the count fields' names.
+    Group {
+        keys: Vec<&'q str>,
+        names: Vec<&'q str>,
+        counts: Vec<&'q str>,
+    },
+}
+
+impl StatQuery {
+    /// The filter (and keyword) of the query.
+    pub(crate) fn filter(&self) -> &Filter {
+        &self.filter
+    }
+
+    /// The [`CountShape`] of the pipeline, when it has one (no leading `match` stages).
+    pub(crate) fn count_shape(&self) -> Option<CountShape<'_>> {
+        let Kind::Aggregate(stages) = &self.kind else {
+            return None;
+        };
+        match stages.first()? {
+            Stage::Count(name) => Some(CountShape::Count(name)),
+            Stage::Group(g) => {
+                let (keys, names, counts) = g.count_shape()?;
+                Some(CountShape::Group {
+                    keys,
+                    names,
+                    counts,
+                })
+            }
+            _ => None,
+        }
+    }
+
+    /// Runs the rest of the pipeline and the paging after the first stage, whose rows a
+    /// caller computed for the query's [`CountShape`] with [`count_rows_of`].
+    pub(crate) fn finish_counted(&self, first: Vec<Value>, now_ms: i64) -> StatResult {
+        let Kind::Aggregate(stages) = &self.kind else {
+            return paged(self.page, first);
+        };
+        let mut group_keys = match stages.first() {
+            Some(Stage::Group(g)) => g.key_names(),
+            _ => Vec::new(),
+        };
+        let mut rows = first;
+        for stage in stages.get(1..).unwrap_or_default() {
+            rows = apply(stage, rows, now_ms, &mut group_keys);
+        }
+        paged(self.page, rows)
+    }
+}
+
+/// The first-stage rows of a [`CountShape`] from counts per group: `groups` holds each group's
+/// key values (in key order) and number of documents. Groups with no documents are skipped;
+/// rows are ordered by key values, as the `group` stage orders them.
+pub(crate) fn count_rows_of(
+    shape: &CountShape<'_>,
+    mut groups: Vec<(Vec<Value>, u64)>,
+) -> Vec<Value> {
+    groups.retain(|g| g.1 > 0);
+    match shape {
+        CountShape::Count(name) => {
+            let n: u64 = groups.iter().map(|g| g.1).sum();
+            count_rows(usize::try_from(n).unwrap_or(usize::MAX), name)
+        }
+        CountShape::Group { names, counts, .. } => {
+            groups.sort_by(|a, b| {
+                a.0.iter()
+                    .zip(&b.0)
+                    .map(|(x, y)| total_cmp(x, y))
+                    .find(|o| o.is_ne())
+                    .unwrap_or(std::cmp::Ordering::Equal)
+            });
+            groups
+                .into_iter()
+                .map(|(key, n)| {
+                    let mut row = Map::new();
+                    for (name, v) in names.iter().zip(key) {
+                        row.insert((*name).to_owned(), v);
+                    }
+                    for name in counts {
+                        row.insert(
+                            (*name).to_owned(),
+                            Value::Int(i64::try_from(n).unwrap_or(i64::MAX)),
+                        );
+                    }
+                    Value::Object(row)
+                })
+                .collect()
+        }
+    }
 }
 
 #[cfg(test)]

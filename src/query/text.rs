@@ -22,6 +22,16 @@ impl Needle {
         Needle { lower, ascii }
     }
 
+    /// The lower-cased needle.
+    pub(crate) fn lowered(&self) -> &str {
+        &self.lower
+    }
+
+    /// Whether the lower-cased needle is ASCII.
+    pub(crate) fn is_ascii(&self) -> bool {
+        self.ascii
+    }
+
     /// Whether the lower-cased needle occurs in the lower-cased `hay`.
     pub(crate) fn is_in(&self, hay: &str) -> bool {
         if self.lower.is_empty() {

@@ -4,6 +4,7 @@ use super::{Doc, EngineConfig, Query, QueryError, QueryErrorCode, StatQuery, run
 use crate::api::*;
 use crate::model::clock::{Millis, iso};
 use crate::model::entities::{User, project_v1};
+use crate::model::index::UserSnapshot;
 use crate::model::state::DomainState;
 use std::borrow::Cow;
 
@@ -132,14 +133,6 @@ fn engine(max_list_results: usize) -> EngineConfig {
     }
 }
 
-fn docs(s: &DomainState) -> Vec<UserDoc<'_>> {
-    let domain_id = s.domain.domain_id.as_str();
-    s.users
-        .values()
-        .map(|user| UserDoc { user, domain_id })
-        .collect()
-}
-
 /// Parses and validates a v1 `list` request (before it is sent to the domain actor).
 pub fn parse_list(req: &UserQuery) -> ApiResult<Query> {
     let mut q = match &req.query {
@@ -162,17 +155,105 @@ pub fn parse_list(req: &UserQuery) -> ApiResult<Query> {
     Ok(q)
 }
 
-/// v1 `list`: filter, sort, page and project the domain's users.
-pub fn list_users(s: &DomainState, q: &Query, now: Millis, max: usize) -> UsersInfo {
+/// A query the planner could not answer from the indexes: the engine must read every user.
+/// It holds a point-in-time snapshot of the users (taking one copies a pointer per 1024
+/// users), so it can run outside the domain actor while writes go on.
+pub struct UserScan {
+    users: UserSnapshot,
+    domain_id: String,
+    now: Millis,
+}
+
+impl UserScan {
+    fn new(s: &DomainState, now: Millis) -> Self {
+        UserScan {
+            users: s.index.snapshot(),
+            domain_id: s.domain.domain_id.clone(),
+            now,
+        }
+    }
+
+    fn docs(&self) -> Vec<UserDoc<'_>> {
+        let domain_id = self.domain_id.as_str();
+        self.users
+            .users()
+            .map(|user| UserDoc { user, domain_id })
+            .collect()
+    }
+
+    /// v1 `list` over the snapshot.
+    pub fn list(&self, q: &Query, max: usize) -> UsersInfo {
+        let cfg = engine(max);
+        let all = self.docs();
+        let page = run_query(q, &all, self.now, &cfg);
+        let users = page.results.into_iter().map(|d| d.user).collect();
+        users_info(&self.domain_id, q, &cfg, users, page.total_count)
+    }
+
+    /// v1 `stat` over the snapshot.
+    pub fn stat(&self, q: &StatQuery, max: usize) -> ApiResult<StatInfo> {
+        let r = run_stat(q, &self.docs(), self.now, &engine(max))?;
+        Ok(StatInfo {
+            results: r.results,
+            total_count: r.total_count,
+        })
+    }
+}
+
+/// An answer from the indexes, or the scan still to run (outside the actor).
+pub enum Planned<T> {
+    Done(T),
+    Scan(UserScan),
+}
+
+/// v1 `list` as the domain actor runs it: the planner (`query::plan`) answers from the
+/// indexes when it can; otherwise a [`UserScan`] is returned, to be run elsewhere.
+pub fn list_users_planned(
+    s: &DomainState,
+    q: &Query,
+    now: Millis,
+    max: usize,
+) -> Planned<UsersInfo> {
     let cfg = engine(max);
-    let all = docs(s);
-    let page = run_query(q, &all, now, &cfg);
-    let fields = q.projection(&cfg);
-    let results = page
-        .results
+    match super::plan::list(s, q, now, &cfg) {
+        Some(page) => Planned::Done(users_info(
+            &s.domain.domain_id,
+            q,
+            &cfg,
+            page.users,
+            page.total_count,
+        )),
+        None => Planned::Scan(UserScan::new(s, now)),
+    }
+}
+
+/// v1 `list`: filter, sort, page and project the domain's users (planned, or scanned in
+/// place).
+pub fn list_users(s: &DomainState, q: &Query, now: Millis, max: usize) -> UsersInfo {
+    match list_users_planned(s, q, now, max) {
+        Planned::Done(info) => info,
+        Planned::Scan(scan) => scan.list(q, max),
+    }
+}
+
+/// v1 `list` by the engine over every user, without the planner (the reference the planner
+/// is tested against).
+pub fn list_users_scan(s: &DomainState, q: &Query, now: Millis, max: usize) -> UsersInfo {
+    UserScan::new(s, now).list(q, max)
+}
+
+fn users_info(
+    domain_id: &str,
+    q: &Query,
+    cfg: &EngineConfig,
+    users: Vec<&User>,
+    total_count: u64,
+) -> UsersInfo {
+    let fields = q.projection(cfg);
+    let results = users
         .into_iter()
-        .map(|d| {
-            let info = d.user.info_v1(d.domain_id);
+        .map(|u| {
+            let info = u.info_v1(domain_id);
             match &fields {
                 Some(f) => project_v1(info, f),
                 None => info,
@@ -181,18 +262,45 @@ pub fn list_users(s: &DomainState, q: &Query, now: Millis, max: usize) -> UsersI
         .collect();
     UsersInfo {
         results,
-        total_count: page.total_count,
+        total_count,
     }
 }
 
-/// v1 `stat`.
+/// v1 `stat` as the domain actor runs it (see [`list_users_planned`]).
+pub fn stat_users_planned(
+    s: &DomainState,
+    q: &StatQuery,
+    now: Millis,
+    max: usize,
+) -> ApiResult<Planned<StatInfo>> {
+    match super::plan::stat(s, q, now, &engine(max)) {
+        Some(r) => {
+            let r = r?;
+            Ok(Planned::Done(StatInfo {
+                results: r.results,
+                total_count: r.total_count,
+            }))
+        }
+        None => Ok(Planned::Scan(UserScan::new(s, now))),
+    }
+}
+
+/// v1 `stat` (planned, or scanned in place).
 pub fn stat_users(s: &DomainState, q: &StatQuery, now: Millis, max: usize) -> ApiResult<StatInfo> {
-    let all = docs(s);
-    let r = run_stat(q, &all, now, &engine(max))?;
-    Ok(StatInfo {
-        results: r.results,
-        total_count: r.total_count,
-    })
+    match stat_users_planned(s, q, now, max)? {
+        Planned::Done(info) => Ok(info),
+        Planned::Scan(scan) => scan.stat(q, max),
+    }
+}
+
+/// v1 `stat` by the engine over every user, without the planner.
+pub fn stat_users_scan(
+    s: &DomainState,
+    q: &StatQuery,
+    now: Millis,
+    max: usize,
+) -> ApiResult<StatInfo> {
+    UserScan::new(s, now).stat(q, max)
 }
 
 /// v1 `find`: an exact `user_id`, or any keyword word as a case-insensitive substring of
@@ -208,6 +316,13 @@ pub fn find_users(s: &DomainState, search: &FindSearch, max: usize) -> ApiResult
         (Some(id), _) if !id.is_empty() => s.users.get(id).into_iter().collect(),
         (_, Some(k)) if !k.trim().is_empty() => {
             let words: Vec<String> = k.split_whitespace().map(str::to_lowercase).collect();
+            if let Some(found) = super::plan::find_keyword(s, &words) {
+                let total_count = found.len() as u64;
+                return Ok(FindUsersInfo {
+                    results: found.into_iter().take(max).map(row).collect(),
+                    total_count,
+                });
+            }
             let hit = |field: &str| {
                 let f = field.to_lowercase();
                 words.iter().any(|w| f.contains(w.as_str()))

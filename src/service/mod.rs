@@ -17,7 +17,7 @@ pub use mailer::Mailer;
 use crate::actor::domain::Ctx;
 use crate::actor::registry::Registry;
 use crate::actor::snapshot::Snapshotter;
-use crate::api::{ApiResult, Credential};
+use crate::api::{ApiError, ApiResult, Credential};
 use crate::auth::caller::Authn;
 use crate::auth::caller::Grant;
 use crate::auth::codes::CodeKey;
@@ -98,6 +98,8 @@ struct Inner {
     mailer: Mailer,
     /// Key of the HMAC that verification codes are stored as.
     code_key: Arc<CodeKey>,
+    /// Bounds the full scans that run off the actors (one per CPU at a time).
+    scans: Arc<tokio::sync::Semaphore>,
 }
 
 /// What the service needs besides the registry and authentication.
@@ -122,6 +124,9 @@ impl Service {
                 snapshotter: p.snapshotter,
                 mailer: p.mailer,
                 code_key: Arc::new(p.code_key),
+                scans: Arc::new(tokio::sync::Semaphore::new(
+                    std::thread::available_parallelism().map_or(2, |n| n.get()),
+                )),
             }),
         }
     }
@@ -162,6 +167,24 @@ impl Service {
             .admin_or_self(cred, self.now(), method, domain_id, self_user)?;
         validate::required("domain_id", domain_id)?;
         Ok(g)
+    }
+
+    /// Runs a full scan on the blocking pool, at most one per CPU at a time, so heavy queries
+    /// neither hold up the actors nor multiply threads.
+    pub(crate) async fn scan<R: Send + 'static>(
+        &self,
+        f: impl FnOnce() -> ApiResult<R> + Send + 'static,
+    ) -> ApiResult<R> {
+        let _permit = self
+            .inner
+            .scans
+            .clone()
+            .acquire_owned()
+            .await
+            .map_err(|_| ApiError::unavailable("shutting down"))?;
+        tokio::task::spawn_blocking(f)
+            .await
+            .map_err(|_| ApiError::internal())?
     }
 
     /// Runs `f` in the domain's actor after [`guard`].

@@ -7,6 +7,7 @@ use crate::auth::caller::Grant;
 use crate::model::entities::project_v1;
 use crate::model::rules::{self, NewUser, UserPatch};
 use crate::model::validate;
+use crate::query::users::Planned;
 
 fn method(verb: &str) -> String {
     format!("identity:User.{verb}")
@@ -261,25 +262,39 @@ impl Service {
         // The whole query is parsed and validated before it reaches the actor.
         let q = crate::query::users::parse_list(&req)?;
         let max = self.inner.cfg.max_list_results;
-        self.exec_as(grant, &req.domain_id, move |ctx| {
-            Ok(crate::query::users::list_users(
-                ctx.state(),
-                &q,
-                ctx.now,
-                max,
-            ))
-        })
-        .await
+        let planned = q.clone();
+        let planned = self
+            .exec_as(grant, &req.domain_id, move |ctx| {
+                Ok(crate::query::users::list_users_planned(
+                    ctx.state(),
+                    &planned,
+                    ctx.now,
+                    max,
+                ))
+            })
+            .await?;
+        match planned {
+            Planned::Done(info) => Ok(info),
+            // A query the indexes cannot answer reads every user: off the actor, over a
+            // snapshot, so the domain's writes need not wait for it.
+            Planned::Scan(scan) => self.scan(move || Ok(scan.list(&q, max))).await,
+        }
     }
 
     pub async fn user_stat(&self, cred: Credential, req: UserStatQuery) -> ApiResult<StatInfo> {
         let grant = self.user_grant(&cred, "stat", &req.domain_id, None)?;
         let q = crate::query::StatQuery::parse(&req.query)?;
         let max = self.inner.cfg.max_list_results;
-        self.exec_as(grant, &req.domain_id, move |ctx| {
-            crate::query::users::stat_users(ctx.state(), &q, ctx.now, max)
-        })
-        .await
+        let planned = q.clone();
+        let planned = self
+            .exec_as(grant, &req.domain_id, move |ctx| {
+                crate::query::users::stat_users_planned(ctx.state(), &planned, ctx.now, max)
+            })
+            .await?;
+        match planned {
+            Planned::Done(info) => Ok(info),
+            Planned::Scan(scan) => self.scan(move || scan.stat(&q, max)).await,
+        }
     }
 
     pub async fn user_find(
