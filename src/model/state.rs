@@ -164,14 +164,17 @@ impl DomainState {
         }
     }
 
-    /// Rebuilds a state from its image through `apply`, so indexes are built the one way.
+    /// Rebuilds a state from its image through `apply`, so indexes are built the one way. Users
+    /// go through `put_user`, exactly what `apply(UserCreated)` does, but moved instead of cloned
+    /// (recovery of 1M users spent a third of its time cloning and dropping them).
     pub fn from_image(img: DomainImage) -> Self {
         let mut s = DomainState::new(img.domain);
         for b in img.bindings {
             s.apply(&Event::RoleBindingCreated(b));
         }
+        s.users.reserve(img.users.len());
         for u in img.users {
-            s.apply(&Event::UserCreated(u));
+            s.put_user(u);
         }
         s.seq = img.seq;
         s
