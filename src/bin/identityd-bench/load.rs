@@ -56,6 +56,9 @@ pub struct RunArgs {
     /// Measure this many requests instead of a duration (still stops after 600 s)
     #[arg(short = 'n', long)]
     pub requests: Option<u64>,
+    /// Rounds of (ping, workload) phases, merged: evens out a shared machine's load drift
+    #[arg(long, default_value_t = 1)]
+    pub rounds: usize,
     /// Warm-up seconds before each measured phase (not recorded)
     #[arg(long, default_value_t = 1.0)]
     pub warmup: f64,
@@ -404,23 +407,24 @@ async fn drive(
     st
 }
 
-/// Runs one phase over `clients` (each with `k` in flight) and merges the results.
+/// Runs one phase over `clients` (each with `k` in flight) and adds its results to `acc`.
 async fn phase(
-    name: &str,
+    acc: &mut Acc,
     clients: &[IdentityClient],
     k: usize,
     sh: &Arc<Shared>,
     mix: Mix,
     args: &RunArgs,
     seed: u64,
-) -> anyhow::Result<Stats> {
+) -> anyhow::Result<()> {
     let ctl = Arc::new(control(args));
     let handles = spawn_drivers(clients, k, sh, Arc::new(mix), &ctl, seed);
     let mut parts = Vec::new();
     for h in handles {
         parts.push(h.await.context("driver task")?);
     }
-    Ok(merge(name, clients.len(), k, &ctl, parts))
+    acc.add(&ctl, parts);
+    Ok(())
 }
 
 fn control(args: &RunArgs) -> Control {
@@ -469,45 +473,70 @@ fn spawn_drivers(
         .collect()
 }
 
-fn merge(name: &str, c: usize, k: usize, ctl: &Control, parts: Vec<ConnStats>) -> Stats {
-    let mut hist = report::histogram();
-    let mut ok = 0;
-    let mut errors = BTreeMap::new();
-    let mut last_end: Option<Instant> = None;
-    for p in parts {
-        let _ = hist.add(&p.hist);
-        ok += p.ok;
-        for (k, v) in p.errors {
-            *errors.entry(k).or_default() += v;
-        }
-        if let Some(e) = p.last_end {
-            last_end = Some(last_end.map_or(e, |x| x.max(e)));
+/// Results of one or more phases of the same workload (rounds are merged).
+struct Acc {
+    name: String,
+    connections: usize,
+    inflight: usize,
+    hist: Histogram<u64>,
+    ok: u64,
+    errors: BTreeMap<String, u64>,
+    elapsed: Duration,
+}
+
+impl Acc {
+    fn new(name: &str, connections: usize, inflight: usize) -> Acc {
+        Acc {
+            name: name.to_owned(),
+            connections,
+            inflight,
+            hist: report::histogram(),
+            ok: 0,
+            errors: BTreeMap::new(),
+            elapsed: Duration::ZERO,
         }
     }
-    let elapsed = match ctl.end {
-        Some(end) => end - ctl.measure_from,
-        None => last_end.map_or(Duration::ZERO, |e| {
-            e.saturating_duration_since(ctl.measure_from)
-        }),
-    };
-    let secs = elapsed.as_secs_f64();
-    Stats {
-        name: name.to_owned(),
-        connections: c,
-        inflight: k,
-        requests: ok,
-        errors,
-        elapsed_s: report::round3(secs),
-        throughput: if secs > 0.0 {
-            (ok as f64 / secs).round()
-        } else {
-            0.0
-        },
-        latency_us: if ok > 0 {
-            Latency::from_histogram(&hist)
-        } else {
-            Latency::default()
-        },
+
+    fn add(&mut self, ctl: &Control, parts: Vec<ConnStats>) {
+        let mut last_end: Option<Instant> = None;
+        for p in parts {
+            let _ = self.hist.add(&p.hist);
+            self.ok += p.ok;
+            for (k, v) in p.errors {
+                *self.errors.entry(k).or_default() += v;
+            }
+            if let Some(e) = p.last_end {
+                last_end = Some(last_end.map_or(e, |x| x.max(e)));
+            }
+        }
+        self.elapsed += match ctl.end {
+            Some(end) => end - ctl.measure_from,
+            None => last_end.map_or(Duration::ZERO, |e| {
+                e.saturating_duration_since(ctl.measure_from)
+            }),
+        };
+    }
+
+    fn stats(&self) -> Stats {
+        let secs = self.elapsed.as_secs_f64();
+        Stats {
+            name: self.name.clone(),
+            connections: self.connections,
+            inflight: self.inflight,
+            requests: self.ok,
+            errors: self.errors.clone(),
+            elapsed_s: report::round3(secs),
+            throughput: if secs > 0.0 {
+                (self.ok as f64 / secs).round()
+            } else {
+                0.0
+            },
+            latency_us: if self.ok > 0 {
+                Latency::from_histogram(&self.hist)
+            } else {
+                Latency::default()
+            },
+        }
     }
 }
 
@@ -536,6 +565,7 @@ struct ConfigOut {
     server: String,
     server_args: Vec<String>,
     client_threads: usize,
+    rounds: usize,
     bg_workload: Option<String>,
 }
 
@@ -552,6 +582,11 @@ pub fn main(args: RunArgs) -> anyhow::Result<()> {
     );
     anyhow::ensure!((1..=4096).contains(&args.inflight), "-k must be 1..=4096");
     anyhow::ensure!(args.users >= 1, "--users must be at least 1");
+    anyhow::ensure!((1..=100).contains(&args.rounds), "--rounds must be 1..=100");
+    anyhow::ensure!(
+        args.rounds == 1 || args.bg_workload.is_none(),
+        "--rounds and --bg-workload do not mix"
+    );
     anyhow::ensure!(
         args.duration <= MAX_PHASE.as_secs_f64(),
         "-d is at most 600 s"
@@ -694,6 +729,7 @@ pub fn main(args: RunArgs) -> anyhow::Result<()> {
                 server: server_desc,
                 server_args: args.server_args.clone(),
                 client_threads: args.client_threads,
+                rounds: args.rounds,
                 bg_workload: args.bg_workload.clone(),
             },
             setup_s,
@@ -730,24 +766,46 @@ async fn run(
     for _ in 0..args.connections {
         clients.push(connect(addr).await.context("connecting")?);
     }
-    let mut baselines = Vec::new();
     let ping_only = mix.ops.len() == 1 && mix.has(Op::Ping);
-    if !args.no_ping && !ping_only {
-        baselines.push(
+    let with_ping = !args.no_ping && !ping_only;
+    let mut ping = Acc::new("ping", args.connections, args.inflight);
+    let mut work = Acc::new(&mix.name(), args.connections, args.inflight);
+    let rounds = args.rounds.max(1);
+    // Rounds alternate ping and the workload, so slow drifts of a shared machine's load hit both.
+    for round in 0..rounds {
+        let seed = args.seed ^ (round as u64) << 40;
+        if with_ping {
             phase(
-                "ping",
+                &mut ping,
                 &clients,
                 args.inflight,
                 &sh,
                 Mix::one(Op::Ping),
                 args,
-                args.seed,
+                seed,
             )
-            .await?,
-        );
+            .await?;
+        }
+        if round + 1 < rounds {
+            phase(
+                &mut work,
+                &clients,
+                args.inflight,
+                &sh,
+                mix.clone(),
+                args,
+                seed ^ 0x5EED,
+            )
+            .await?;
+        }
     }
+    let baselines = if with_ping {
+        vec![ping.stats()]
+    } else {
+        Vec::new()
+    };
 
-    // The background workload runs from before the warm-up until the measured phase ends.
+    // The background workload runs from before the warm-up until the last measured phase ends.
     let bg = match &bg_mix {
         Some(m) => {
             let mut bg_clients = Vec::new();
@@ -773,8 +831,8 @@ async fn run(
         }
         None => None,
     };
-    let main_stats = phase(
-        &mix.name(),
+    phase(
+        &mut work,
         &clients,
         args.inflight,
         &sh,
@@ -783,6 +841,7 @@ async fn run(
         args.seed ^ 0x5EED,
     )
     .await?;
+    let main_stats = work.stats();
     let background = match bg {
         Some((name, bg_clients, ctl, handles)) => {
             let measured_until = Instant::now();
@@ -798,13 +857,9 @@ async fn run(
                 stop: AtomicBool::new(true),
                 hard_end: ctl.hard_end,
             };
-            Some(merge(
-                &name,
-                bg_clients.len(),
-                args.bg_inflight,
-                &bctl,
-                parts,
-            ))
+            let mut acc = Acc::new(&name, bg_clients.len(), args.bg_inflight);
+            acc.add(&bctl, parts);
+            Some(acc.stats())
         }
         None => None,
     };

@@ -61,6 +61,8 @@ struct SizeReport {
     peak_rss_kib: u64,
     /// (RSS - RSS of an empty server) / users.
     rss_per_user_bytes: f64,
+    /// RSS growth of this process building the same `DomainState` through `apply` / users.
+    inproc_state_bytes_per_user: f64,
     /// Spawn to ready line after dropping the page cache (with --drop-caches).
     restart_cold_s: Option<f64>,
     recovery_cold_ms: Option<u64>,
@@ -107,7 +109,7 @@ pub fn main(args: MemoryArgs) -> anyhow::Result<()> {
     }
 
     eprintln!(
-        "  {:>9} {:>10} {:>8} {:>8} {:>10} {:>9} {:>9} {:>10} {:>9} {:>9} {:>7}",
+        "  {:>9} {:>10} {:>8} {:>8} {:>10} {:>9} {:>9} {:>10} {:>10} {:>9} {:>9} {:>7}",
         "users",
         "snap MB",
         "wal MB",
@@ -116,13 +118,14 @@ pub fn main(args: MemoryArgs) -> anyhow::Result<()> {
         "RSS MB",
         "peak MB",
         "B/user",
+        "apply B/u",
         "cold s",
         "cold ms",
         "stop s"
     );
     for s in &sizes {
         eprintln!(
-            "  {:>9} {:>10.1} {:>8.1} {:>8.3} {:>10} {:>9.1} {:>9.1} {:>10.0} {:>9} {:>9} {:>7.2}",
+            "  {:>9} {:>10.1} {:>8.1} {:>8.3} {:>10} {:>9.1} {:>9.1} {:>10.0} {:>10.0} {:>9} {:>9} {:>7.2}",
             s.users,
             s.snapshot_bytes as f64 / 1e6,
             s.wal_bytes as f64 / 1e6,
@@ -131,6 +134,7 @@ pub fn main(args: MemoryArgs) -> anyhow::Result<()> {
             s.rss_kib as f64 / 1024.0,
             s.peak_rss_kib as f64 / 1024.0,
             s.rss_per_user_bytes,
+            s.inproc_state_bytes_per_user,
             s.restart_cold_s.map_or("-".into(), |v| format!("{v:.3}")),
             s.recovery_cold_ms.map_or("-".into(), |v| v.to_string()),
             s.stop_s
@@ -151,10 +155,15 @@ pub fn main(args: MemoryArgs) -> anyhow::Result<()> {
 }
 
 fn start(bin: &Path, dir: &Path, extra: &[String]) -> anyhow::Result<spawn::Server> {
+    // JSON logs: the recovery timings are read from them.
+    let mut flags = extra.to_vec();
+    if !flags.iter().any(|f| f.starts_with("--log-format")) {
+        flags.extend(["--log-format".to_owned(), "json".to_owned()]);
+    }
     spawn::Spawn {
         bin,
         data_dir: dir,
-        extra,
+        extra: &flags,
         tiny_argon2: false,
         log_filter: "info",
         capture_log: true,
@@ -162,13 +171,14 @@ fn start(bin: &Path, dir: &Path, extra: &[String]) -> anyhow::Result<spawn::Serv
     .start()
 }
 
-/// `ms=N` of the first log line containing `what`.
+/// The `ms` field of the first JSON log line whose message is `what`.
 fn log_ms(s: &spawn::Server, what: &str) -> Option<u64> {
     let log = s.log.lock().ok()?;
-    let line = log.iter().find(|l| l.contains(what))?;
-    line.split_whitespace()
-        .find_map(|w| w.strip_prefix("ms="))
-        .and_then(|v| v.parse().ok())
+    log.iter().find_map(|l| {
+        let v: serde_json::Value = serde_json::from_str(l).ok()?;
+        let f = v.get("fields")?;
+        (f.get("message")?.as_str()? == what).then(|| f.get("ms")?.as_u64())?
+    })
 }
 
 fn measure(
@@ -178,6 +188,14 @@ fn measure(
     n: usize,
     empty_rss: u64,
 ) -> anyhow::Result<SizeReport> {
+    // The same users built through `apply` in this process on a fresh heap: what the structures
+    // themselves cost, without recovery's freed-but-retained memory.
+    let before = self_rss_kib()?;
+    let state = fixtures::domain_state(DOMAIN_ID, n);
+    let inproc = self_rss_kib()?.saturating_sub(before);
+    drop(state);
+    let inproc_state_bytes_per_user = (inproc as f64 * 1024.0 / n as f64).round();
+
     eprintln!("identityd-bench memory: {n} users: writing the snapshot");
     let covered = n as u64 + 1;
     let t = Instant::now();
@@ -252,12 +270,12 @@ fn measure(
         recovery_ms,
         rss_kib,
         peak_rss_kib,
+        inproc_state_bytes_per_user,
         rss_per_user_bytes: (rss_kib.saturating_sub(empty_rss) as f64 * 1024.0 / n as f64).round(),
         restart_cold_s,
         recovery_cold_ms,
         stop_s,
     };
-    eprintln!("  {r:?}");
     Ok(r)
 }
 
@@ -306,6 +324,15 @@ fn verify(s: &spawn::Server, n: usize, renamed: Option<usize>) -> anyhow::Result
         }
         Ok(())
     })
+}
+
+fn self_rss_kib() -> anyhow::Result<u64> {
+    let text = std::fs::read_to_string("/proc/self/status")?;
+    text.lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.split_whitespace().next())
+        .and_then(|v| v.parse().ok())
+        .context("no VmRSS in /proc/self/status")
 }
 
 fn drop_page_cache() -> anyhow::Result<()> {
