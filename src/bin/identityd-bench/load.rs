@@ -99,6 +99,9 @@ pub struct RunArgs {
     /// Client runtime threads (1 leaves the other core to a one-thread server)
     #[arg(long, default_value_t = 1)]
     pub client_threads: usize,
+    /// Pid of the --addr server, to report its CPU time per request (known when spawned)
+    #[arg(long)]
+    pub server_pid: Option<u32>,
     /// Print the report as JSON on stdout (the table goes to stderr either way)
     #[arg(long)]
     pub json: bool,
@@ -211,6 +214,7 @@ struct Shared {
     nonce: String,
     created: AtomicU64,
     renamed: AtomicU64,
+    server_pid: Option<u32>,
 }
 
 enum Outcome {
@@ -418,12 +422,34 @@ async fn phase(
     seed: u64,
 ) -> anyhow::Result<()> {
     let ctl = Arc::new(control(args));
+    // CPU time of the server and of this process over the measured window (duration mode).
+    let cpu = ctl.end.map(|end| {
+        let (from, pid) = (ctl.measure_from, sh.server_pid);
+        tokio::spawn(async move {
+            tokio::time::sleep_until(from.into()).await;
+            let a = (pid.and_then(cpu_seconds), cpu_seconds_self());
+            tokio::time::sleep_until(end.into()).await;
+            let b = (pid.and_then(cpu_seconds), cpu_seconds_self());
+            (
+                a.0.zip(b.0).map(|(a, b)| b - a),
+                a.1.zip(b.1).map(|(a, b)| b - a),
+            )
+        })
+    });
     let handles = spawn_drivers(clients, k, sh, Arc::new(mix), &ctl, seed);
     let mut parts = Vec::new();
     for h in handles {
         parts.push(h.await.context("driver task")?);
     }
     acc.add(&ctl, parts);
+    if let Some(t) = cpu {
+        let (server, client) = t.await.context("cpu sampler")?;
+        acc.server_cpu_s = acc.server_cpu_s.zip(server).map(|(a, b)| a + b);
+        acc.client_cpu_s = acc.client_cpu_s.zip(client).map(|(a, b)| a + b);
+    } else {
+        acc.server_cpu_s = None;
+        acc.client_cpu_s = None;
+    }
     Ok(())
 }
 
@@ -482,6 +508,26 @@ struct Acc {
     ok: u64,
     errors: BTreeMap<String, u64>,
     elapsed: Duration,
+    server_cpu_s: Option<f64>,
+    client_cpu_s: Option<f64>,
+}
+
+/// utime + stime of a process in seconds, from /proc (clock ticks of 1/100 s).
+fn cpu_seconds(pid: u32) -> Option<f64> {
+    proc_cpu(&format!("/proc/{pid}/stat"))
+}
+
+fn cpu_seconds_self() -> Option<f64> {
+    proc_cpu("/proc/self/stat")
+}
+
+pub fn proc_cpu(path: &str) -> Option<f64> {
+    let text = std::fs::read_to_string(path).ok()?;
+    // Fields after the parenthesized command name: state is field 3, utime 14, stime 15.
+    let rest = &text[text.rfind(')')? + 2..];
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = f.get(11)?.parse::<u64>().ok()? + f.get(12)?.parse::<u64>().ok()?;
+    Some(ticks as f64 / 100.0)
 }
 
 impl Acc {
@@ -494,6 +540,8 @@ impl Acc {
             ok: 0,
             errors: BTreeMap::new(),
             elapsed: Duration::ZERO,
+            server_cpu_s: Some(0.0),
+            client_cpu_s: Some(0.0),
         }
     }
 
@@ -536,8 +584,15 @@ impl Acc {
             } else {
                 Latency::default()
             },
+            server_cpu_us_per_req: per_req(self.server_cpu_s, self.ok),
+            client_cpu_us_per_req: per_req(self.client_cpu_s, self.ok),
         }
     }
+}
+
+fn per_req(cpu_s: Option<f64>, ok: u64) -> Option<f64> {
+    let s = cpu_s?;
+    (ok > 0 && s > 0.0).then(|| (s * 1e7 / ok as f64).round() / 10.0)
 }
 
 #[derive(Serialize)]
@@ -638,7 +693,11 @@ pub fn main(args: RunArgs) -> anyhow::Result<()> {
             .enable_all()
             .build()?
     };
-    let result = rt.block_on(run(&args, &addr, system_key, mix.clone(), bg_mix));
+    let pid = server
+        .as_ref()
+        .and_then(spawn::Server::pid)
+        .or(args.server_pid);
+    let result = rt.block_on(run(&args, &addr, system_key, mix.clone(), bg_mix, pid));
     drop(rt);
     if let Some(s) = server {
         s.stop(Duration::from_secs(120))
@@ -751,6 +810,7 @@ async fn run(
     system_key: String,
     mix: Mix,
     bg_mix: Option<Mix>,
+    server_pid: Option<u32>,
 ) -> anyhow::Result<RunOut> {
     let t = Instant::now();
     let setup_ops = [Some(&mix), bg_mix.as_ref()];
@@ -758,7 +818,9 @@ async fn run(
         .iter()
         .flatten()
         .any(|m| m.ops.iter().any(|(o, _)| *o != Op::Ping));
-    let sh = Arc::new(setup(args, addr, system_key, needs_users).await?);
+    let mut sh = setup(args, addr, system_key, needs_users).await?;
+    sh.server_pid = server_pid;
+    let sh = Arc::new(sh);
     let setup_s = report::round3(t.elapsed().as_secs_f64());
     eprintln!("identityd-bench: setup {setup_s:.1} s");
 
@@ -940,6 +1002,7 @@ async fn setup(
         nonce,
         created: AtomicU64::new(0),
         renamed: AtomicU64::new(0),
+        server_pid: None,
     })
 }
 

@@ -214,7 +214,10 @@ pub fn run(
             Cmd::Hgetall => bench.args(["HGETALL", "user:__rand_int__"]),
             Cmd::Hset => bench.args(["HSET", "user:__rand_int__", "name", "Renamed __rand_int__"]),
         };
+        let cpu = || crate::load::proc_cpu(&format!("/proc/{}/stat", server.child.id()));
+        let cpu_before = cpu();
         let out = bench.output().context("running redis-benchmark")?;
+        let server_cpu = cpu().zip(cpu_before).map(|(b, a)| b - a);
         if !out.status.success() {
             bail!(
                 "redis-benchmark failed: {}",
@@ -228,6 +231,9 @@ pub fn run(
             appendfsync,
         )?;
         s.requests = requests;
+        s.server_cpu_us_per_req = server_cpu
+            .filter(|c| *c > 0.0)
+            .map(|c| (c * 1e7 / requests as f64).round() / 10.0);
         if s.throughput > 0.0 {
             s.elapsed_s = crate::report::round3(requests as f64 / s.throughput);
         }
@@ -285,6 +291,8 @@ fn parse_csv(text: &str, cmd: Cmd, clients: usize, fsync: &str) -> anyhow::Resul
             p999: None,
             max: ms("max_latency_ms")?,
         },
+        server_cpu_us_per_req: None,
+        client_cpu_us_per_req: None,
     })
 }
 

@@ -51,6 +51,10 @@ pub struct Stats {
     /// Successful requests per second.
     pub throughput: f64,
     pub latency_us: Latency,
+    /// CPU time (user + system) of the server per successful request, when its pid is known.
+    pub server_cpu_us_per_req: Option<f64>,
+    /// CPU time of identityd-bench itself per successful request.
+    pub client_cpu_us_per_req: Option<f64>,
 }
 
 /// `workload / baseline` for throughput and latency percentiles.
@@ -60,6 +64,8 @@ pub struct Ratio {
     pub throughput: f64,
     pub p50: f64,
     pub p99: f64,
+    /// Server CPU time per request, workload / baseline: insensitive to a shared machine's load.
+    pub server_cpu: Option<f64>,
 }
 
 impl Ratio {
@@ -70,6 +76,10 @@ impl Ratio {
             throughput: r(w.throughput, b.throughput),
             p50: r(w.latency_us.p50, b.latency_us.p50),
             p99: r(w.latency_us.p99, b.latency_us.p99),
+            server_cpu: w
+                .server_cpu_us_per_req
+                .zip(b.server_cpu_us_per_req)
+                .map(|(a, b)| r(a, b)),
         }
     }
 }
@@ -100,7 +110,7 @@ pub fn print_table(rows: &[&Stats]) {
     for s in rows {
         let errs: Vec<String> = s.errors.iter().map(|(k, v)| format!("{k}={v}")).collect();
         eprintln!(
-            "  {:<26} {:>7} {:>9} {:>11.0} {:>8.1} {:>8} {:>8.1} {:>8} {:>9.1} {:>9.1}  {}",
+            "  {:<26} {:>7} {:>9} {:>11.0} {:>8.1} {:>8} {:>8.1} {:>8} {:>9.1} {:>9.1} {:>8}  {}",
             s.name,
             format!("{}x{}", s.connections, s.inflight),
             s.requests,
@@ -111,6 +121,7 @@ pub fn print_table(rows: &[&Stats]) {
             opt(s.latency_us.p999),
             s.latency_us.max,
             s.latency_us.mean,
+            opt(s.server_cpu_us_per_req),
             if errs.is_empty() {
                 "0".to_owned()
             } else {
@@ -125,4 +136,7 @@ pub fn print_ratio(name: &str, r: &Ratio) {
         "  {name} / {}: throughput {:.3}x, p50 {:.3}x, p99 {:.3}x",
         r.baseline, r.throughput, r.p50, r.p99
     );
+    if let Some(c) = r.server_cpu {
+        eprintln!("    server CPU per request {c:.3}x");
+    }
 }
