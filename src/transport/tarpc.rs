@@ -52,7 +52,9 @@ macro_rules! delegate {
             async fn ping(self, _: Context) {}
             $(
                 async fn $name(self, _: Context, cred: Credential, req: $req) -> ApiResult<$resp> {
-                    self.0.$name(cred, req).await
+                    // Boxed: the request future is the size of the largest method's future, and
+                    // tokio moves it into every spawned task.
+                    Box::pin(self.0.$name(cred, req)).await
                 }
             )*
         }
