@@ -56,6 +56,10 @@ pub struct RunArgs {
     /// Measure this many requests instead of a duration (still stops after 600 s)
     #[arg(short = 'n', long)]
     pub requests: Option<u64>,
+    /// Requests per second of every measured phase, all connections together (0: as fast as the
+    /// c x k requests in flight allow). Leaves CPU to other work, e.g. a login storm
+    #[arg(long, default_value_t = 0.0)]
+    pub rate: f64,
     /// Rounds of (ping, workload) phases, merged: evens out a shared machine's load drift
     #[arg(long, default_value_t = 1)]
     pub rounds: usize,
@@ -330,6 +334,8 @@ struct Control {
     budget: Option<AtomicI64>,
     stop: AtomicBool,
     hard_end: Instant,
+    /// Time between two requests of one connection (--rate).
+    interval: Option<Duration>,
 }
 
 impl Control {
@@ -376,10 +382,22 @@ async fn drive(
         last_end: None,
     };
     let mut inflight = FuturesUnordered::new();
-    let issue = |rng: &mut Rng| {
+    // With --rate, each request waits for its slot in this connection's schedule (tokio's
+    // timer has 1 ms resolution: requests leave in small bursts); latency is measured from
+    // when it is sent.
+    let interval = ctl.interval;
+    let mut next_at = Instant::now();
+    let mut issue = |rng: &mut Rng| {
+        let at = interval.map(|i| {
+            next_at = (next_at + i).max(Instant::now());
+            next_at
+        });
         let op = mix.pick(rng.next());
         let fut = request(&client, &sh, op, rng.next());
         async move {
+            if let Some(at) = at {
+                tokio::time::sleep_until(at.into()).await;
+            }
             let t0 = Instant::now();
             let out = fut.await;
             (t0, Instant::now(), out)
@@ -392,7 +410,7 @@ async fn drive(
         inflight.push(issue(&mut rng));
     }
     while let Some((t0, t1, out)) = inflight.next().await {
-        if t0 >= ctl.measure_from {
+        if t0 >= ctl.measure_from && ctl.end.is_none_or(|e| t0 < e) {
             match out {
                 Outcome::Ok => {
                     st.ok += 1;
@@ -472,6 +490,8 @@ fn control(args: &RunArgs) -> Control {
         budget,
         stop: AtomicBool::new(false),
         hard_end: measure_from + MAX_PHASE,
+        interval: (args.rate > 0.0)
+            .then(|| Duration::from_secs_f64(args.connections as f64 / args.rate)),
     }
 }
 
@@ -621,6 +641,7 @@ struct ConfigOut {
     server_args: Vec<String>,
     client_threads: usize,
     rounds: usize,
+    rate: f64,
     bg_workload: Option<String>,
 }
 
@@ -789,6 +810,7 @@ pub fn main(args: RunArgs) -> anyhow::Result<()> {
                 server_args: args.server_args.clone(),
                 client_threads: args.client_threads,
                 rounds: args.rounds,
+                rate: args.rate,
                 bg_workload: args.bg_workload.clone(),
             },
             setup_s,
@@ -880,6 +902,7 @@ async fn run(
                 budget: None,
                 stop: AtomicBool::new(false),
                 hard_end: Instant::now() + MAX_PHASE,
+                interval: None,
             });
             let handles = spawn_drivers(
                 &bg_clients,
@@ -918,6 +941,7 @@ async fn run(
                 budget: None,
                 stop: AtomicBool::new(true),
                 hard_end: ctl.hard_end,
+                interval: None,
             };
             let mut acc = Acc::new(&name, bg_clients.len(), args.bg_inflight);
             acc.add(&bctl, parts);
