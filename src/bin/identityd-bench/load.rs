@@ -625,6 +625,45 @@ struct Report {
     baselines: Vec<Stats>,
     ratios: Vec<Ratio>,
     background: Option<Stats>,
+    disk: Option<DiskProbe>,
+}
+
+#[derive(Serialize)]
+struct DiskProbe {
+    fdatasync_p50_us_before: f64,
+    fdatasync_p99_us_before: f64,
+    fdatasync_p50_us_after: f64,
+    fdatasync_p99_us_after: f64,
+}
+
+/// p50 and p99 of 200 fdatasyncs of a 4 KiB overwrite in a preallocated file in `dir` (as the
+/// WAL writes), in microseconds. Bounded: stops after 3 s.
+fn fsync_probe(dir: &std::path::Path) -> Option<(f64, f64)> {
+    use std::io::Write as _;
+    use std::os::unix::fs::FileExt as _;
+    let path = dir.join(format!(".fsync-probe-{}", std::process::id()));
+    let mut f = std::fs::File::create(&path).ok()?;
+    let r = (|| {
+        f.write_all(&vec![0u8; 1 << 20]).ok()?;
+        f.sync_all().ok()?;
+        let block = [0x5Au8; 4096];
+        let mut lat = Vec::with_capacity(200);
+        let started = Instant::now();
+        for i in 0..200u64 {
+            f.write_all_at(&block, (i % 256) * 4096).ok()?;
+            let t = Instant::now();
+            f.sync_data().ok()?;
+            lat.push(t.elapsed().as_secs_f64() * 1e6);
+            if started.elapsed() > Duration::from_secs(3) {
+                break;
+            }
+        }
+        lat.sort_by(f64::total_cmp);
+        let q = |p: f64| lat[((lat.len() - 1) as f64 * p) as usize].round();
+        Some((q(0.5), q(0.99)))
+    })();
+    let _ = std::fs::remove_file(&path);
+    r
 }
 
 #[derive(Serialize)]
@@ -704,6 +743,19 @@ pub fn main(args: RunArgs) -> anyhow::Result<()> {
         }
     };
 
+    // The disk's fdatasync latency right now (on a shared machine it swings by 50x): printed
+    // with every write workload so a durable-write figure can be read against it.
+    let writes = mix.has(Op::Update) || mix.has(Op::Create);
+    let probe_dir = data
+        .as_ref()
+        .map(|d| d.path.clone())
+        .unwrap_or_else(std::env::temp_dir);
+    let disk_before = if writes {
+        fsync_probe(&probe_dir)
+    } else {
+        None
+    };
+
     let rt = if args.client_threads <= 1 {
         tokio::runtime::Builder::new_current_thread()
             .enable_all()
@@ -725,6 +777,26 @@ pub fn main(args: RunArgs) -> anyhow::Result<()> {
             .context("stopping the spawned identityd")?;
     }
     drop(data);
+    let disk_after = if writes {
+        fsync_probe(&std::env::temp_dir())
+    } else {
+        None
+    };
+    let disk = disk_before.zip(disk_after).map(|(b, a)| DiskProbe {
+        fdatasync_p50_us_before: b.0,
+        fdatasync_p99_us_before: b.1,
+        fdatasync_p50_us_after: a.0,
+        fdatasync_p99_us_after: a.1,
+    });
+    if let Some(d) = &disk {
+        eprintln!(
+            "identityd-bench: disk fdatasync of 4 KiB p50/p99: {:.0}/{:.0} us before, {:.0}/{:.0} us after",
+            d.fdatasync_p50_us_before,
+            d.fdatasync_p99_us_before,
+            d.fdatasync_p50_us_after,
+            d.fdatasync_p99_us_after
+        );
+    }
     let (setup_s, main_stats, baselines, background) = result?;
 
     // Redis, after identityd has stopped: the two never share the CPUs.
@@ -818,6 +890,7 @@ pub fn main(args: RunArgs) -> anyhow::Result<()> {
             baselines,
             ratios,
             background,
+            disk,
         };
         println!("{}", serde_json::to_string_pretty(&out)?);
     }
