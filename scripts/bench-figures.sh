@@ -12,7 +12,7 @@ B=target/release/identityd-bench
 run() { # name, args...
   local name=$1; shift
   echo "== $name: identityd-bench $*" >&2
-  "$B" "$@" --json >"$OUT/$name.json" 2>"$OUT/$name.txt" || { cat "$OUT/$name.txt" >&2; return 1; }
+  "$B" "$1" --json "${@:2}" >"$OUT/$name.json" 2>"$OUT/$name.txt" || { cat "$OUT/$name.txt" >&2; return 1; }
   grep -v '^identityd-bench: setup' "$OUT/$name.txt" >&2
 }
 DEFAULT_ARGON2=(--argon2-m-kib 19456 --argon2-t 2 --argon2-p 1)

@@ -40,6 +40,9 @@ pub struct MemoryArgs {
     /// Keep the data dirs
     #[arg(long)]
     pub keep_data: bool,
+    /// Only write the data dir(s) (snapshot + WAL tail) and print where: for profiling recovery
+    #[arg(long)]
+    pub prepare_only: bool,
     /// Flags for identityd serve (after `--`)
     #[arg(last = true)]
     pub server_args: Vec<String>,
@@ -88,6 +91,15 @@ pub fn main(args: MemoryArgs) -> anyhow::Result<()> {
     );
     anyhow::ensure!(args.wal_tail <= 10_000_000, "--wal-tail is at most 10^7");
 
+    if args.prepare_only {
+        for &n in &args.users {
+            let mut dir = TempDir::new(&format!("mem-{n}"))?;
+            dir.keep = true;
+            prepare(&args, &dir.path, n)?;
+            println!("{}", dir.path.display());
+        }
+        return Ok(());
+    }
     let empty = {
         let dir = TempDir::new("mem-empty")?;
         let s = start(&bin, &dir.path, &args.server_args)?;
@@ -181,6 +193,16 @@ fn log_ms(s: &spawn::Server, what: &str) -> Option<u64> {
     })
 }
 
+/// What writing a data dir took.
+struct Prepared {
+    snapshot_bytes: u64,
+    snapshot_write_s: f64,
+    wal_bytes: u64,
+    wal_write_s: f64,
+    /// The user the last log record renamed (to check replay).
+    last_renamed: Option<usize>,
+}
+
 fn measure(
     args: &MemoryArgs,
     bin: &Path,
@@ -196,46 +218,13 @@ fn measure(
     drop(state);
     let inproc_state_bytes_per_user = (inproc as f64 * 1024.0 / n as f64).round();
 
-    eprintln!("identityd-bench memory: {n} users: writing the snapshot");
-    let covered = n as u64 + 1;
-    let t = Instant::now();
-    let path = {
-        let image = SnapshotImage {
-            version: SNAPSHOT_IMAGE_VERSION,
-            covered_lsn: covered,
-            domains: vec![DomainImage {
-                domain: fixtures::domain(DOMAIN_ID),
-                seq: covered,
-                users: (0..n).map(fixtures::user).collect(),
-                bindings: Vec::new(),
-            }],
-            tombstones: Vec::new(),
-        };
-        write_image(dir, &image)?
-    };
-    let snapshot_write_s = t.elapsed().as_secs_f64();
-    let snapshot_bytes = std::fs::metadata(&path)?.len();
-
-    eprintln!(
-        "identityd-bench memory: {n} users: appending {} WAL records",
-        args.wal_tail
-    );
-    let t = Instant::now();
-    let mut wal_bytes = 0u64;
-    let mut last_renamed = None;
-    {
-        let (mut wal, _) = Wal::open(dir, WalOptions::default(), covered, false)?;
-        for j in 0..args.wal_tail {
-            let i = (fixtures::mix(j as u64) % n as u64) as usize;
-            let r = fixtures::rename_record(DOMAIN_ID, covered + 1 + j as u64, i, j as u64);
-            let bytes = r.encode()?;
-            wal_bytes += bytes.len() as u64 + identityd::store::RECORD_HEADER_LEN as u64;
-            wal.append(&bytes)?;
-            last_renamed = Some(i);
-        }
-        wal.sync()?;
-    }
-    let wal_write_s = t.elapsed().as_secs_f64();
+    let Prepared {
+        snapshot_bytes,
+        snapshot_write_s,
+        wal_bytes,
+        wal_write_s,
+        last_renamed,
+    } = prepare(args, dir, n)?;
 
     eprintln!("identityd-bench memory: {n} users: starting identityd");
     let s = start(bin, dir, &args.server_args)?;
@@ -277,6 +266,58 @@ fn measure(
         stop_s,
     };
     Ok(r)
+}
+
+/// Writes the snapshot of `n` fixture users and the WAL tail after it into `dir`.
+fn prepare(args: &MemoryArgs, dir: &Path, n: usize) -> anyhow::Result<Prepared> {
+    eprintln!("identityd-bench memory: {n} users: writing the snapshot");
+    let covered = n as u64 + 1;
+    let t = Instant::now();
+    let path = {
+        let image = SnapshotImage {
+            version: SNAPSHOT_IMAGE_VERSION,
+            covered_lsn: covered,
+            domains: vec![DomainImage {
+                domain: fixtures::domain(DOMAIN_ID),
+                seq: covered,
+                users: (0..n).map(fixtures::user).collect(),
+                bindings: Vec::new(),
+            }],
+            tombstones: Vec::new(),
+        };
+        write_image(dir, &image)?
+    };
+    let snapshot_write_s = t.elapsed().as_secs_f64();
+    let snapshot_bytes = std::fs::metadata(&path)?.len();
+
+    eprintln!(
+        "identityd-bench memory: {n} users: appending {} WAL records",
+        args.wal_tail
+    );
+    let t = Instant::now();
+    let mut wal_bytes = 0u64;
+    let mut last_renamed = None;
+    {
+        let (mut wal, _) = Wal::open(dir, WalOptions::default(), covered, false)?;
+        for j in 0..args.wal_tail {
+            let i = (fixtures::mix(j as u64) % n as u64) as usize;
+            let r = fixtures::rename_record(DOMAIN_ID, covered + 1 + j as u64, i, j as u64);
+            let bytes = r.encode()?;
+            wal_bytes += bytes.len() as u64 + identityd::store::RECORD_HEADER_LEN as u64;
+            wal.append(&bytes)?;
+            last_renamed = Some(i);
+        }
+        wal.sync()?;
+    }
+    let wal_write_s = t.elapsed().as_secs_f64();
+
+    Ok(Prepared {
+        snapshot_bytes,
+        snapshot_write_s,
+        wal_bytes,
+        wal_write_s,
+        last_renamed,
+    })
 }
 
 /// Checks the restarted server holds every user and the last rename of the log tail.
