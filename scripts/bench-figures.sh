@@ -3,7 +3,7 @@
 # report (stdout) and table (stderr) into $OUT. Needs a release build; Redis baselines need
 # redis-server and redis-benchmark on PATH (apt-get install -y redis-server), else they are skipped.
 #   cargo build --release --bins && scripts/bench-figures.sh [OUT_DIR]
-# Runs about 3 minutes (the memory mode at 1M users is most of it). Loopback only.
+# Runs about 4 minutes (the memory mode at 1M users is most of it). Loopback only.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 OUT=${1:-target/bench-figures}
@@ -33,6 +33,13 @@ GETS=(-w get -c 4 -k 4 --rate 2000 -d 5 --warmup 1 --users 200 --no-ping --redis
 run storm_idle run --spawn "${GETS[@]}" -- "${DEFAULT_ARGON2[@]}"
 run storm      run --spawn "${GETS[@]}" --bg-workload login --bg-connections 2 --bg-inflight 64 \
                    -- "${DEFAULT_ARGON2[@]}"
+
+# Other workloads (BENCHMARKS.md, "Other workloads").
+run list_1k    run --spawn -w list -c 4 -k 16 -d 3 --warmup 1 --users 1000 --redis off
+run list_100k  run --spawn -w list -c 4 -k 16 -d 3 --warmup 1 --users 100000 --redis off --no-ping
+run create_16  run --spawn -w create -c 16 -k 1 -d 3 --warmup 1 --no-ping --redis off -- --fsync always
+run mix        run --spawn -w mix --mix get=90,update=10 -c 4 -k 64 -d 3 --warmup 1 --redis off -- --fsync always
+run login      run --spawn -w login -c 2 -k 32 -d 4 --warmup 1 --users 100 --no-ping --redis off -- "${DEFAULT_ARGON2[@]}"
 
 # RSS per user, snapshot size, restart time (page cache warm and dropped) at 100k and 1M users.
 DROP=(); [ "$(id -u)" = 0 ] && DROP=(--drop-caches)
