@@ -1,6 +1,7 @@
 //! Smoke run of the real `identityd-bench` binary: it spawns the real `identityd` on a temp dir,
 //! sets up a few users, drives get / update / mix for about half a second each, and prints a JSON
-//! report that must be sane. No Redis (CI does not install it).
+//! report that must be sane. No Redis (CI does not install it); small WAL segments (no 64 MiB
+//! preallocation per server).
 
 use std::process::Command;
 
@@ -51,7 +52,7 @@ fn assert_sane(stats: &serde_json::Value) {
 
 #[test]
 fn get_with_ping_baseline() {
-    let r = bench(&["-w", "get"]);
+    let r = bench(&["-w", "get", "--", "--wal-segment-bytes", "1048576"]);
     assert_eq!(r["workload"], "get");
     assert_sane(&r["result"]);
     assert_eq!(r["baselines"][0]["name"], "ping");
@@ -61,7 +62,16 @@ fn get_with_ping_baseline() {
 
 #[test]
 fn durable_updates() {
-    let r = bench(&["-w", "update", "--no-ping", "--", "--fsync", "always"]);
+    let r = bench(&[
+        "-w",
+        "update",
+        "--no-ping",
+        "--",
+        "--fsync",
+        "always",
+        "--wal-segment-bytes",
+        "1048576",
+    ]);
     assert_eq!(r["workload"], "update");
     assert_sane(&r["result"]);
 }
