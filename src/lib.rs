@@ -6,6 +6,7 @@ pub mod api;
 pub mod auth;
 pub mod client;
 pub mod config;
+pub mod fixtures;
 pub mod mail;
 pub mod metrics;
 pub mod model;

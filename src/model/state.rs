@@ -65,6 +65,18 @@ impl DomainState {
         self.seq = r.seq;
     }
 
+    /// [`Self::apply_record`] for a record that is not needed afterwards (recovery): user
+    /// after-images are moved into place instead of cloned. Same transitions as `apply`.
+    pub fn apply_record_owned(&mut self, r: Record) {
+        for e in r.events {
+            match e {
+                Event::UserCreated(u) | Event::UserUpdated(u) => self.put_user(u),
+                other => self.apply(&other),
+            }
+        }
+        self.seq = r.seq;
+    }
+
     /// The single state transition function, shared by live writes and recovery.
     pub fn apply(&mut self, e: &Event) {
         match e {
@@ -217,7 +229,9 @@ impl DomainState {
         }
     }
 
-    /// Rebuilds a state from its image through `apply`, so indexes are built the one way.
+    /// Rebuilds a state from its image through `apply`, so indexes are built the one way. Users
+    /// go through `put_user`, exactly what `apply(UserCreated)` does, but moved instead of cloned
+    /// (recovery of 1M users spent a third of its time cloning and dropping them).
     pub fn from_image(img: DomainImage) -> Self {
         let mut s = DomainState::new(img.domain);
         for r in img.roles {
@@ -232,10 +246,39 @@ impl DomainState {
         for b in img.bindings {
             s.apply(&Event::RoleBindingCreated(b));
         }
+        s.users.reserve(img.users.len());
         for u in img.users {
-            s.apply(&Event::UserCreated(u));
+            s.put_user(u);
         }
         s.seq = img.seq;
         s
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fixtures;
+
+    #[test]
+    fn owned_and_borrowed_records_make_the_same_state() {
+        let mut a = fixtures::domain_state("domain-x", 200);
+        let mut b = a.clone();
+        for j in 0..500u64 {
+            let i = (fixtures::mix(j) % 220) as usize;
+            let mut r = fixtures::rename_record("domain-x", a.seq + 1, i, j);
+            if j % 7 == 0 {
+                r.events.push(Event::UserDeleted {
+                    user_id: fixtures::user_id((i + 3) % 220),
+                });
+            }
+            a.apply_record(&r);
+            b.apply_record_owned(r);
+        }
+        assert_eq!(a.seq, b.seq);
+        assert_eq!(a.users, b.users);
+        a.index.check(&a.users).unwrap();
+        b.index.check(&b.users).unwrap();
+        assert_eq!(a.index.len(), b.index.len());
     }
 }

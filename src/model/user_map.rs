@@ -43,6 +43,11 @@ impl UserMap {
         self.0.get_mut(user_id)
     }
 
+    /// Room for `n` more users (recovery knows the count up front).
+    pub(crate) fn reserve(&mut self, n: usize) {
+        self.0.reserve(n);
+    }
+
     pub(crate) fn insert(&mut self, u: Arc<User>) {
         self.0.insert(u.user_id.clone(), u);
     }

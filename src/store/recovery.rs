@@ -94,12 +94,14 @@ pub fn recover(
     }
     let total = rec.records.len();
     let mut last_report = Instant::now();
-    for (i, (lsn, bytes)) in rec.records.iter().enumerate() {
-        let r = Record::decode(bytes).map_err(|e| RecoveryError::RecordDecode {
-            lsn: *lsn,
+    // Consumed as replayed: each record's bytes and events are freed once applied.
+    for (i, (lsn, bytes)) in rec.records.into_iter().enumerate() {
+        let r = Record::decode(&bytes).map_err(|e| RecoveryError::RecordDecode {
+            lsn,
             reason: e.to_string(),
         })?;
-        replay(&mut domains, &mut tombstones, *lsn, &r)?;
+        drop(bytes);
+        replay(&mut domains, &mut tombstones, lsn, r)?;
         if last_report.elapsed().as_secs() >= 2 {
             tracing::info!(replayed = i + 1, total, "replaying the log");
             last_report = Instant::now();
@@ -129,22 +131,23 @@ fn replay(
     domains: &mut BTreeMap<String, DomainState>,
     tombstones: &mut BTreeSet<String>,
     lsn: u64,
-    r: &Record,
+    r: Record,
 ) -> Result<(), RecoveryError> {
     if tombstones.contains(&r.domain_id) {
         return Ok(());
     }
     if let Some(state) = domains.get_mut(&r.domain_id) {
         if r.seq > state.seq {
-            state.apply_record(r);
+            state.apply_record_owned(r);
         }
         return Ok(());
     }
     match r.events.first() {
         Some(Event::DomainCreated(d)) => {
             let mut state = DomainState::new(d.clone());
-            state.apply_record(r);
-            domains.insert(r.domain_id.clone(), state);
+            let id = r.domain_id.clone();
+            state.apply_record_owned(r);
+            domains.insert(id, state);
             Ok(())
         }
         _ => Err(RecoveryError::UnknownDomain {

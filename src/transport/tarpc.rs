@@ -57,7 +57,9 @@ macro_rules! delegate {
             async fn ping(self, _: Context) {}
             $(
                 async fn $name(self, _: Context, cred: Credential, req: $req) -> ApiResult<$resp> {
-                    let call = self.service.$name(cred, req);
+                    // Boxed: the request future is the size of the largest method's future, and
+                    // tokio moves it into every spawned task.
+                    let call = Box::pin(self.service.$name(cred, req));
                     instrument(&self.metrics, Transport::Tarpc, MethodId::$name, call).await
                 }
             )*
