@@ -8,7 +8,7 @@ use crate::api::{ApiError, ApiResult};
 use crate::model::clock::{Clock, Millis};
 use crate::model::events::{Event, RECORD_VERSION, Record};
 use crate::model::lockout::{Lockout, LockoutPolicy};
-use crate::model::state::{DomainImage, DomainState};
+use crate::model::state::{DomainState, ImageSource};
 use actix::prelude::*;
 use std::sync::Arc;
 use tokio::sync::watch;
@@ -136,15 +136,16 @@ impl<R: Send + 'static> Handler<Exec<R>> for DomainActor {
     }
 }
 
-/// Copies the persisted part of the state (for snapshots): the actor stops only for the copy.
+/// Takes what a snapshot needs (for snapshots): the actor stops only for a pointer copy of its
+/// users and a clone of the small maps; the deep copy happens on the snapshot thread.
 pub struct TakeImage;
 impl Message for TakeImage {
-    type Result = Option<DomainImage>;
+    type Result = Option<ImageSource>;
 }
 impl Handler<TakeImage> for DomainActor {
     type Result = MessageResult<TakeImage>;
     fn handle(&mut self, _: TakeImage, _: &mut Self::Context) -> Self::Result {
-        MessageResult((!self.state.deleted).then(|| self.state.image()))
+        MessageResult((!self.state.deleted).then(|| self.state.image_source()))
     }
 }
 

@@ -62,19 +62,20 @@ impl Snapshotter {
                 domains.push(img);
             }
         }
-        let users = domains.iter().map(|d| d.users.len()).sum();
+        let users = domains.iter().map(|d| d.user_count()).sum();
         let n_domains = domains.len();
-        let image = SnapshotImage {
-            version: SNAPSHOT_IMAGE_VERSION,
-            covered_lsn: lsn,
-            domains,
-            tombstones: reg.tombstones(),
-        };
+        let tombstones = reg.tombstones();
         let dir = self.dir.clone();
         let (tx, rx) = tokio::sync::oneshot::channel();
         std::thread::Builder::new()
             .name("snapshot".into())
             .spawn(move || {
+                let image = SnapshotImage {
+                    version: SNAPSHOT_IMAGE_VERSION,
+                    covered_lsn: lsn,
+                    domains: domains.into_iter().map(|d| d.into_image()).collect(),
+                    tombstones,
+                };
                 let _ = tx.send(write_image(&dir, &image));
             })
             .map_err(|e| e.to_string())?;

@@ -29,6 +29,52 @@ pub struct DomainState {
     pub groups: HashMap<String, WorkspaceGroup>,
 }
 
+/// A domain's persisted part as taken inside its actor; [`ImageSource::into_image`] does the
+/// expensive copying and ordering elsewhere (the snapshot thread).
+#[derive(Debug, Clone)]
+pub struct ImageSource {
+    domain: Domain,
+    seq: u64,
+    users: Vec<std::sync::Arc<User>>,
+    bindings: Vec<RoleBinding>,
+    roles: Vec<Role>,
+    workspaces: Vec<Workspace>,
+    groups: Vec<WorkspaceGroup>,
+}
+
+impl ImageSource {
+    pub fn user_count(&self) -> usize {
+        self.users.len()
+    }
+
+    /// The image, every collection in key order (deterministic snapshot files).
+    pub fn into_image(self) -> DomainImage {
+        let mut users: Vec<User> = self
+            .users
+            .into_iter()
+            .map(std::sync::Arc::unwrap_or_clone)
+            .collect();
+        users.sort_by(|a, b| a.user_id.cmp(&b.user_id));
+        let mut bindings = self.bindings;
+        bindings.sort_by(|a, b| a.role_binding_id.cmp(&b.role_binding_id));
+        let mut roles = self.roles;
+        roles.sort_by(|a, b| a.role_id.cmp(&b.role_id));
+        let mut workspaces = self.workspaces;
+        workspaces.sort_by(|a, b| a.workspace_id.cmp(&b.workspace_id));
+        let mut groups = self.groups;
+        groups.sort_by(|a, b| a.workspace_group_id.cmp(&b.workspace_group_id));
+        DomainImage {
+            domain: self.domain,
+            seq: self.seq,
+            users,
+            bindings,
+            roles,
+            workspaces,
+            groups,
+        }
+    }
+}
+
 /// The persisted part of a [`DomainState`] (what a snapshot stores).
 #[derive(Debug, Clone, PartialEq, Encode, Decode)]
 pub struct DomainImage {
@@ -207,26 +253,22 @@ impl DomainState {
             .count()
     }
 
-    pub fn image(&self) -> DomainImage {
-        let mut users: Vec<User> = self.users.values().cloned().collect();
-        users.sort_by(|a, b| a.user_id.cmp(&b.user_id));
-        let mut bindings: Vec<RoleBinding> = self.bindings.values().cloned().collect();
-        bindings.sort_by(|a, b| a.role_binding_id.cmp(&b.role_binding_id));
-        let mut roles: Vec<Role> = self.roles.values().cloned().collect();
-        roles.sort_by(|a, b| a.role_id.cmp(&b.role_id));
-        let mut workspaces: Vec<Workspace> = self.workspaces.values().cloned().collect();
-        workspaces.sort_by(|a, b| a.workspace_id.cmp(&b.workspace_id));
-        let mut groups: Vec<WorkspaceGroup> = self.groups.values().cloned().collect();
-        groups.sort_by(|a, b| a.workspace_group_id.cmp(&b.workspace_group_id));
-        DomainImage {
+    /// The persisted part, copied cheaply: user records are shared (`Arc`, copy-on-write), the
+    /// small maps cloned. This is all a snapshot does inside the actor.
+    pub fn image_source(&self) -> ImageSource {
+        ImageSource {
             domain: self.domain.clone(),
             seq: self.seq,
-            users,
-            bindings,
-            roles,
-            workspaces,
-            groups,
+            users: self.users.arcs().cloned().collect(),
+            bindings: self.bindings.values().cloned().collect(),
+            roles: self.roles.values().cloned().collect(),
+            workspaces: self.workspaces.values().cloned().collect(),
+            groups: self.groups.values().cloned().collect(),
         }
+    }
+
+    pub fn image(&self) -> DomainImage {
+        self.image_source().into_image()
     }
 
     /// Rebuilds a state from its image through `apply`, so indexes are built the one way. Users
@@ -259,6 +301,28 @@ impl DomainState {
 mod tests {
     use super::*;
     use crate::fixtures;
+
+    #[test]
+    fn an_image_source_is_isolated_from_later_changes() {
+        let mut s = fixtures::domain_state("domain-x", 50);
+        let before = s.image();
+        let src = s.image_source();
+        // In-place paths (access, role change) and after-images alike must not reach the image.
+        let uid = fixtures::user_id(3);
+        s.apply(&Event::UserAccessed {
+            user_id: uid.clone(),
+            at: 42,
+            state: crate::api::UserState::Disabled,
+        });
+        let mut u = s.users[uid.as_str()].clone();
+        u.name = "changed".into();
+        s.apply(&Event::UserUpdated(u));
+        s.apply(&Event::UserDeleted {
+            user_id: fixtures::user_id(4),
+        });
+        assert_eq!(src.into_image(), before);
+        assert_eq!(s.users[uid.as_str()].name, "changed");
+    }
 
     #[test]
     fn owned_and_borrowed_records_make_the_same_state() {

@@ -35,6 +35,11 @@ impl UserMap {
         self.0.iter().map(|(k, v)| (k, v.as_ref()))
     }
 
+    /// The shared records (snapshots hold these; a later change copies on write).
+    pub(crate) fn arcs(&self) -> impl Iterator<Item = &Arc<User>> {
+        self.0.values()
+    }
+
     pub(crate) fn get_arc(&self, user_id: &str) -> Option<&Arc<User>> {
         self.0.get(user_id)
     }
