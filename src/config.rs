@@ -2,7 +2,7 @@
 //! of the TOML file given by `--config`, in that order of precedence, then the default.
 
 use crate::actor::persist::FsyncPolicy;
-use crate::auth::hasher::HashParams;
+use crate::auth::hasher::{HashParams, HashSched};
 use crate::model::lockout::LockoutPolicy;
 use crate::service::ServiceConfig;
 use serde::Deserialize;
@@ -79,6 +79,10 @@ pub struct Settings {
     /// Password hashes that may wait for a hashing thread; more are refused [default: 256]
     #[arg(long, env = "IDENTITYD_HASH_QUEUE")]
     pub hash_queue: Option<usize>,
+    /// Scheduling of hashing threads: normal | idle (Linux SCHED_IDLE: logins never delay other
+    /// requests, but wait when the CPU is busy) [default: normal]
+    #[arg(long, env = "IDENTITYD_HASH_SCHED")]
+    pub hash_sched: Option<String>,
     /// argon2id memory cost in KiB for new hashes [default: 19456]
     #[arg(long, env = "IDENTITYD_ARGON2_M_KIB")]
     pub argon2_m_kib: Option<u32>,
@@ -146,6 +150,7 @@ impl Settings {
             workers,
             hash_threads,
             hash_queue,
+            hash_sched,
             argon2_m_kib,
             argon2_t,
             argon2_p,
@@ -184,6 +189,7 @@ pub struct Config {
     pub hash_threads: usize,
     pub hash_queue: usize,
     pub hash_params: HashParams,
+    pub hash_sched: HashSched,
     pub service: ServiceConfig,
     pub lockout: LockoutPolicy,
     pub mailbox: usize,
@@ -214,6 +220,7 @@ impl Config {
             hash_threads: std::thread::available_parallelism().map_or(2, |n| n.get()),
             hash_queue: 256,
             hash_params: HashParams::default(),
+            hash_sched: HashSched::Normal,
             service: ServiceConfig::default(),
             lockout: LockoutPolicy::default(),
             mailbox: 1024,
@@ -300,6 +307,11 @@ impl Config {
         }
         if let Some(v) = s.hash_queue {
             c.hash_queue = v.max(1);
+        }
+        if let Some(v) = s.hash_sched {
+            c.hash_sched = v
+                .parse()
+                .map_err(|e: String| anyhow::anyhow!("--hash-sched: {e}"))?;
         }
         let hp = &mut c.hash_params;
         hp.m_kib = s.argon2_m_kib.unwrap_or(hp.m_kib);

@@ -184,8 +184,13 @@ async fn start_inner(config: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<S
     let token_key = config.data_dir.join("token.key");
     let tokens = TokenKeys::load_or_create(&token_key)
         .with_context(|| format!("token signing key {}", token_key.display()))?;
-    let hasher = HashPool::new(config.hash_threads, config.hash_queue, config.hash_params)
-        .map_err(|e| anyhow::anyhow!(e))?;
+    let hasher = HashPool::with_sched(
+        config.hash_threads,
+        config.hash_queue,
+        config.hash_params,
+        config.hash_sched,
+    )
+    .map_err(|e| anyhow::anyhow!(e))?;
 
     let mut arbiters = vec![actix::Arbiter::current()];
     for _ in 1..config.workers {
