@@ -2,6 +2,7 @@
 
 mod common;
 use common::*;
+use identityd::client::ctx;
 
 #[test]
 fn deep_json_over_http_is_refused_and_the_server_lives() {
@@ -26,4 +27,36 @@ fn deep_json_over_http_is_refused_and_the_server_lives() {
         .expect("alive");
     assert_eq!(h.status().as_u16(), 200);
     let _ = h.body_mut().read_to_string();
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn deep_tag_over_tarpc_is_refused_and_the_server_lives() {
+    let s = TestServer::start();
+    let c = s.client().await;
+    let d = domain(&c, &s.key, "deep").await;
+    let mut deep = identityd::api::value::Value::Null;
+    for _ in 0..100 {
+        deep = identityd::api::value::Value::List(vec![deep]);
+    }
+    let mut req = new_user(&d.id, "a@deep.io");
+    req.tags = Some(deep);
+    // The server refuses to decode the frame: an error answer or a closed connection.
+    let r = c.user_create(ctx(), d.admin.clone(), req).await;
+    assert!(
+        !matches!(r, Ok(Ok(_))),
+        "an over-deep tag must not be stored"
+    );
+    // Alive: a fresh connection serves a get of the domain's admin-made user list.
+    let c2 = s.client().await;
+    call!(c2.user_create(ctx(), d.admin.clone(), new_user(&d.id, "b@deep.io"))).unwrap();
+    let e = call!(c2.user_get(
+        ctx(),
+        d.admin.clone(),
+        identityd::api::GetUserRequest {
+            user_id: "a@deep.io".into(),
+            domain_id: d.id.clone(),
+            only: None
+        }
+    ));
+    assert!(e.is_err(), "the refused user does not exist");
 }
