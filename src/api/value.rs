@@ -90,7 +90,17 @@ impl Value {
         }
     }
     /// Converts into `serde_json::Value` (for the HTTP gateway and tests).
+    /// Nesting deeper than `2 * MAX_DEPTH` (only possible for a value built in memory) is
+    /// cut to `null`, so this recursion is bounded.
     pub fn to_json(&self) -> serde_json::Value {
+        self.to_json_at(0)
+    }
+
+    fn to_json_at(&self, depth: usize) -> serde_json::Value {
+        if depth > 2 * MAX_DEPTH {
+            return serde_json::Value::Null;
+        }
+        let d = depth.saturating_add(1);
         match self {
             Value::Null => serde_json::Value::Null,
             Value::Bool(b) => serde_json::Value::Bool(*b),
@@ -99,10 +109,12 @@ impl Value {
                 .map(serde_json::Value::Number)
                 .unwrap_or(serde_json::Value::Null),
             Value::String(s) => serde_json::Value::String(s.clone()),
-            Value::List(l) => serde_json::Value::Array(l.iter().map(Value::to_json).collect()),
-            Value::Object(m) => {
-                serde_json::Value::Object(m.iter().map(|(k, v)| (k.clone(), v.to_json())).collect())
-            }
+            Value::List(l) => serde_json::Value::Array(l.iter().map(|v| v.to_json_at(d)).collect()),
+            Value::Object(m) => serde_json::Value::Object(
+                m.iter()
+                    .map(|(k, v)| (k.clone(), v.to_json_at(d)))
+                    .collect(),
+            ),
         }
     }
 }
