@@ -15,7 +15,7 @@ pub type Map = BTreeMap<String, Value>;
 
 /// A JSON value. Integers and floats are kept apart so `7` round-trips as `7`; they compare as
 /// numbers (see [`Value::as_f64`]).
-#[derive(Clone, Debug, PartialEq, Default, bincode::Encode, bincode::Decode)]
+#[derive(Clone, Debug, PartialEq, Default, bincode::Encode)]
 pub enum Value {
     #[default]
     Null,
@@ -90,7 +90,17 @@ impl Value {
         }
     }
     /// Converts into `serde_json::Value` (for the HTTP gateway and tests).
+    /// Nesting deeper than `2 * MAX_DEPTH` (only possible for a value built in memory) is
+    /// cut to `null`, so this recursion is bounded.
     pub fn to_json(&self) -> serde_json::Value {
+        self.to_json_at(0)
+    }
+
+    fn to_json_at(&self, depth: usize) -> serde_json::Value {
+        if depth > 2 * MAX_DEPTH {
+            return serde_json::Value::Null;
+        }
+        let d = depth.saturating_add(1);
         match self {
             Value::Null => serde_json::Value::Null,
             Value::Bool(b) => serde_json::Value::Bool(*b),
@@ -99,10 +109,12 @@ impl Value {
                 .map(serde_json::Value::Number)
                 .unwrap_or(serde_json::Value::Null),
             Value::String(s) => serde_json::Value::String(s.clone()),
-            Value::List(l) => serde_json::Value::Array(l.iter().map(Value::to_json).collect()),
-            Value::Object(m) => {
-                serde_json::Value::Object(m.iter().map(|(k, v)| (k.clone(), v.to_json())).collect())
-            }
+            Value::List(l) => serde_json::Value::Array(l.iter().map(|v| v.to_json_at(d)).collect()),
+            Value::Object(m) => serde_json::Value::Object(
+                m.iter()
+                    .map(|(k, v)| (k.clone(), v.to_json_at(d)))
+                    .collect(),
+            ),
         }
     }
 }
@@ -160,6 +172,75 @@ impl From<Vec<Value>> for Value {
         Value::List(l)
     }
 }
+
+/// Deepest nesting of lists/objects accepted when decoding a [`Value`] (a scalar is depth 1, `[1]`
+/// depth 2). Tags, MFA options and query values never need more; decoding deeper input fails
+/// with `ERROR_INVALID_PARAMETER` before recursing further, so no input can overflow the stack.
+pub const MAX_DEPTH: usize = 32;
+
+/// Message of the decode error for a value nested deeper than [`MAX_DEPTH`].
+pub const TOO_DEEP: &str = "ERROR_INVALID_PARAMETER: Invalid parameter. (key = value, reason = nested deeper than 32 levels)";
+
+thread_local! {
+    static DEPTH: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+}
+
+/// Counts one level of `Value` decoding on this thread; refuses past [`MAX_DEPTH`]. Decoding is
+/// synchronous, so a per-thread counter covers serde_json, bincode 1 and bincode 2 alike.
+struct DepthGuard;
+
+impl DepthGuard {
+    fn enter() -> Option<DepthGuard> {
+        DEPTH.with(|d| {
+            let now = d.get();
+            if now >= MAX_DEPTH {
+                None
+            } else {
+                d.set(now.saturating_add(1));
+                Some(DepthGuard)
+            }
+        })
+    }
+}
+
+impl Drop for DepthGuard {
+    fn drop(&mut self) {
+        DEPTH.with(|d| d.set(d.get().saturating_sub(1)));
+    }
+}
+
+/// The bincode 2 form (disk: WAL, snapshots); same variant order as [`Value`], so the derived
+/// `Encode` of `Value` and this `Decode` agree.
+#[derive(bincode::Decode)]
+enum NativeTagged {
+    Null,
+    Bool(bool),
+    Int(i64),
+    Float(f64),
+    String(String),
+    List(Vec<Value>),
+    Object(Map),
+}
+
+impl<C> bincode::Decode<C> for Value {
+    fn decode<D: bincode::de::Decoder<Context = C>>(
+        d: &mut D,
+    ) -> Result<Self, bincode::error::DecodeError> {
+        let Some(_guard) = DepthGuard::enter() else {
+            return Err(bincode::error::DecodeError::Other(TOO_DEEP));
+        };
+        Ok(match NativeTagged::decode(d)? {
+            NativeTagged::Null => Value::Null,
+            NativeTagged::Bool(b) => Value::Bool(b),
+            NativeTagged::Int(i) => Value::Int(i),
+            NativeTagged::Float(f) => Value::Float(f),
+            NativeTagged::String(s) => Value::String(s),
+            NativeTagged::List(l) => Value::List(l),
+            NativeTagged::Object(m) => Value::Object(m),
+        })
+    }
+}
+bincode::impl_borrow_decode!(Value);
 
 /// The tagged form used by non-self-describing formats.
 #[derive(Serialize, Deserialize)]
@@ -226,6 +307,9 @@ impl Serialize for Value {
 
 impl<'de> Deserialize<'de> for Value {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let Some(_guard) = DepthGuard::enter() else {
+            return Err(serde::de::Error::custom(TOO_DEEP));
+        };
         if d.is_human_readable() {
             d.deserialize_any(JsonVisitor)
         } else {
@@ -340,6 +424,61 @@ mod tests {
         let bytes = bincode::encode_to_vec(&v, cfg).unwrap();
         let (back, _): (Value, _) = bincode::decode_from_slice(&bytes, cfg).unwrap();
         assert_eq!(back, v);
+    }
+
+    fn nested(depth: usize) -> Value {
+        let mut v = Value::Null;
+        for _ in 1..depth {
+            v = Value::List(vec![v]);
+        }
+        v
+    }
+
+    #[test]
+    fn depth_bound_on_every_decoder() {
+        let ok = nested(MAX_DEPTH);
+        // Encode by hand-built bytes for the too-deep case, far past the bound (the old crash).
+        let deep_json = format!("{}null{}", "[".repeat(10_000), "]".repeat(10_000));
+        let deep_json = &deep_json[10_000 - 100..20_001 - 100];
+        let e = serde_json::from_str::<Value>(deep_json).unwrap_err();
+        assert!(e.to_string().contains("ERROR_INVALID_PARAMETER"), "{e}");
+        let text = serde_json::to_string(&ok).unwrap();
+        assert_eq!(serde_json::from_str::<Value>(&text).unwrap(), ok);
+        let too = format!("[{text}]");
+        assert!(serde_json::from_str::<Value>(&too).is_err());
+
+        // bincode 1 (tarpc): variant 5 (List) as u32 LE, length 1 as u64 LE, repeated; then Null.
+        let mut frame = Vec::new();
+        for _ in 0..10_000 {
+            frame.extend_from_slice(&5u32.to_le_bytes());
+            frame.extend_from_slice(&1u64.to_le_bytes());
+        }
+        frame.extend_from_slice(&0u32.to_le_bytes());
+        let r = {
+            use tokio_serde::Deserializer as _;
+            let mut codec: tokio_serde::formats::Bincode<Value, Value> = Default::default();
+            std::pin::Pin::new(&mut codec).deserialize(&bytes::BytesMut::from(&frame[..]))
+        };
+        assert!(r.is_err());
+        assert_eq!(bincode1_decode(&bincode1_encode(&ok)), ok);
+
+        // bincode 2 native (WAL/snapshot): variant and length are varints (5, 1), then Null (0).
+        let cfg = bincode::config::standard();
+        let mut bytes = [5u8, 1].repeat(10_000);
+        bytes.push(0);
+        let e = bincode::decode_from_slice::<Value, _>(&bytes, cfg).unwrap_err();
+        assert!(e.to_string().contains("ERROR_INVALID_PARAMETER"), "{e}");
+        let good = bincode::encode_to_vec(&ok, cfg).unwrap();
+        assert_eq!(
+            bincode::decode_from_slice::<Value, _>(&good, cfg)
+                .unwrap()
+                .0,
+            ok
+        );
+        let deeper = bincode::encode_to_vec(nested(MAX_DEPTH + 1), cfg).unwrap();
+        assert!(bincode::decode_from_slice::<Value, _>(&deeper, cfg).is_err());
+        // The counter is back to zero after errors.
+        assert_eq!(DEPTH.with(|d| d.get()), 0);
     }
 
     #[test]

@@ -174,6 +174,12 @@ pub fn tags(v: &Value) -> ApiResult<Map> {
         if k.is_empty() || char_len(k) > TAG_KEY_MAX {
             return Err(ApiError::invalid("tags", "keys must be 1..=256 characters"));
         }
+        if encoded_size(v).is_none() {
+            return Err(ApiError::invalid(
+                "tags",
+                "a value is nested deeper than 32 levels",
+            ));
+        }
         if approx_size(v) > TAG_VALUE_MAX_BYTES {
             return Err(ApiError::invalid("tags", "a value is larger than 16 KiB"));
         }
@@ -181,13 +187,38 @@ pub fn tags(v: &Value) -> ApiResult<Map> {
     Ok(map)
 }
 
-fn approx_size(v: &Value) -> usize {
-    match v {
-        Value::String(s) => s.len(),
-        Value::List(l) => l.iter().map(approx_size).sum::<usize>() + l.len(),
-        Value::Object(m) => m.iter().map(|(k, v)| k.len() + approx_size(v)).sum(),
-        _ => 8,
+/// Encoded size of a value (its JSON text length, counted without building it), or `None` when
+/// it nests deeper than [`crate::api::value::MAX_DEPTH`]. Iterative: safe for any in-memory value.
+pub fn encoded_size(v: &Value) -> Option<usize> {
+    let mut stack: Vec<(&Value, usize)> = vec![(v, 1)];
+    let mut size: usize = 0;
+    while let Some((v, depth)) = stack.pop() {
+        if depth > crate::api::value::MAX_DEPTH {
+            return None;
+        }
+        let own = match v {
+            Value::Null | Value::Bool(_) => 5,
+            Value::Int(_) | Value::Float(_) => 20,
+            Value::String(s) => s.len().saturating_add(2),
+            Value::List(l) => {
+                stack.extend(l.iter().map(|c| (c, depth.saturating_add(1))));
+                l.len().saturating_add(2)
+            }
+            Value::Object(m) => {
+                for (k, c) in m {
+                    size = size.saturating_add(k.len().saturating_add(4));
+                    stack.push((c, depth.saturating_add(1)));
+                }
+                2
+            }
+        };
+        size = size.saturating_add(own);
     }
+    Some(size)
+}
+
+fn approx_size(v: &Value) -> usize {
+    encoded_size(v).unwrap_or(usize::MAX)
 }
 
 /// Domain names: 1..=40 chars, no control characters.
@@ -313,6 +344,18 @@ mod tests {
         );
         assert_eq!(code(tags(&value!({"": 1}))), ErrorCode::InvalidParameter);
         assert!(tags(&Value::Null).unwrap().is_empty());
+        let mut deep = Value::Null;
+        for _ in 1..crate::api::value::MAX_DEPTH {
+            deep = Value::List(vec![deep]);
+        }
+        let ok = Value::Object([("d".to_owned(), deep.clone())].into_iter().collect());
+        assert!(tags(&ok).is_ok());
+        let too = Value::Object(
+            [("d".to_owned(), Value::List(vec![deep]))]
+                .into_iter()
+                .collect(),
+        );
+        assert_eq!(code(tags(&too)), ErrorCode::InvalidParameter);
     }
 
     #[test]
