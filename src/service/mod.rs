@@ -5,6 +5,7 @@
 
 mod domain;
 mod mailer;
+mod noauth;
 mod profile;
 mod system;
 mod token;
@@ -100,6 +101,8 @@ struct Inner {
     code_key: Arc<CodeKey>,
     /// Bounds the full scans that run off the actors (one per CPU at a time).
     scans: Arc<tokio::sync::Semaphore>,
+    /// Rate limits of the +noauth calls.
+    floods: noauth::Floods,
 }
 
 /// What the service needs besides the registry and authentication.
@@ -110,6 +113,8 @@ pub struct Parts {
     pub snapshotter: Option<Arc<Snapshotter>>,
     pub mailer: Mailer,
     pub code_key: CodeKey,
+    /// Rate limits of the +noauth calls.
+    pub noauth: crate::model::ratelimit::NoauthLimits,
 }
 
 impl Service {
@@ -127,6 +132,7 @@ impl Service {
                 scans: Arc::new(tokio::sync::Semaphore::new(
                     std::thread::available_parallelism().map_or(2, |n| n.get()),
                 )),
+                floods: noauth::Floods::new(p.noauth),
             }),
         }
     }
