@@ -124,10 +124,10 @@ pub struct Settings {
     #[arg(long, env = "IDENTITYD_NOAUTH_SOURCE_PER_MINUTE")]
     pub noauth_source_per_minute: Option<u32>,
     /// Logins (and, separately, resets) for one (domain, user id) at once; 0 disables the
-    /// per-target limit [default: 10]
+    /// per-target limit [default: 30]
     #[arg(long, env = "IDENTITYD_NOAUTH_TARGET_BURST")]
     pub noauth_target_burst: Option<u32>,
-    /// Logins (resets) a minute one (domain, user id) regains [default: 20]
+    /// Logins (resets) a minute one (domain, user id) regains [default: 30]
     #[arg(long, env = "IDENTITYD_NOAUTH_TARGET_PER_MINUTE")]
     pub noauth_target_per_minute: Option<u32>,
     /// Sources and targets tracked by each +noauth limiter; beyond, new ones share one bucket

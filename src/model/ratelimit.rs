@@ -54,9 +54,11 @@ impl Default for NoauthLimits {
                 per_minute: 600,
                 max_keys: 65_536,
             },
+            // Above the lockout's 10 failures: a blocked attempt never hashes and must keep
+            // answering LOGIN_BLOCKED, so the lockout, not this, bounds guesses.
             per_target: RatePolicy {
-                burst: 10,
-                per_minute: 20,
+                burst: 30,
+                per_minute: 30,
                 max_keys: 65_536,
             },
         }
