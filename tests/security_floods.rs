@@ -47,7 +47,13 @@ fn metric(s: &TestServer, series: &str) -> u64 {
         .expect("metrics");
     let text = resp.body_mut().read_to_string().expect("body");
     text.lines()
-        .find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.trim().parse().ok())
+        .find_map(|l| {
+            l.strip_prefix(series)?
+                .strip_prefix(' ')?
+                .trim()
+                .parse()
+                .ok()
+        })
         .unwrap_or_else(|| panic!("no series {series} in\n{text}"))
 }
 
@@ -138,8 +144,8 @@ async fn oversized_user_ids_are_refused_and_nothing_is_kept() {
             InvalidParameter
         );
     }
-    let e = call!(c.token_issue(ctx(), Credential::none(), issue(&mb, "u@acme.io", "x")))
-        .unwrap_err();
+    let e =
+        call!(c.token_issue(ctx(), Credential::none(), issue(&mb, "u@acme.io", "x"))).unwrap_err();
     assert_eq!(e.code, ErrorCode::InvalidParameter);
     // Over HTTP too (a 200-char id; a 1 MiB body is 413 anyway).
     let (status, body) = http_post(
@@ -291,7 +297,10 @@ async fn a_flood_from_one_source_is_limited_while_another_source_logs_in() {
     });
     let c = s.client().await;
     let d = domain(&c, &s.key, "acme").await; // 1 login from 127.0.0.1
-    let refresh = login(&c, &d.id, &d.admin_id, PW).await.unwrap().refresh_token;
+    let refresh = login(&c, &d.id, &d.admin_id, PW)
+        .await
+        .unwrap()
+        .refresh_token;
     // The attacker (127.0.0.1) floods garbage logins.
     let mut ok = 0;
     let mut limited = 0;
@@ -427,7 +436,10 @@ async fn garbage_logins_do_not_starve_a_known_user() {
     let refused = metric(&s, "identityd_hash_refused_total{queue=\"dummy\"}");
     assert_eq!(dummies + refused, 300);
     assert!(refused > 0, "the dummy budget refused some: {dummies} ran");
-    assert_eq!(metric(&s, "identityd_hash_refused_total{queue=\"main\"}"), 0);
+    assert_eq!(
+        metric(&s, "identityd_hash_refused_total{queue=\"main\"}"),
+        0
+    );
     assert!(real < Duration::from_secs(3), "{real:?}");
 }
 

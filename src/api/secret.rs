@@ -121,7 +121,8 @@ mod tests {
         // The same bytes as the credential alone (the old newtype's encoding).
         let alone = bincode::serde::encode_to_vec(Some(Secret::new("k")), cfg).unwrap();
         assert_eq!(bytes, alone);
-        let (back, _): (Credential, usize) = bincode::serde::decode_from_slice(&bytes, cfg).unwrap();
+        let (back, _): (Credential, usize) =
+            bincode::serde::decode_from_slice(&bytes, cfg).unwrap();
         assert_eq!(back.peer(), None);
         assert_eq!(back.0, c.0);
     }

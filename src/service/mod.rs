@@ -172,6 +172,11 @@ impl Service {
             .authn
             .admin_or_self(cred, self.now(), method, domain_id, self_user)?;
         validate::required("domain_id", domain_id)?;
+        // Ids are bounded where they enter, before any state is touched (SPEC 11).
+        noauth::check_id("domain_id", domain_id, noauth::DOMAIN_ID_MAX)?;
+        if let Some(u) = self_user.filter(|u| !u.is_empty()) {
+            noauth::check_id("user_id", u, validate::USER_ID_MAX)?;
+        }
         Ok(g)
     }
 

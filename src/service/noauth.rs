@@ -38,8 +38,14 @@ impl Floods {
 /// What a +noauth call acts on, for the per-target limit.
 #[derive(Clone, Copy)]
 pub(crate) enum Target<'a> {
-    Login { domain_id: &'a str, user_id: &'a str },
-    Reset { domain_id: &'a str, user_id: &'a str },
+    Login {
+        domain_id: &'a str,
+        user_id: &'a str,
+    },
+    Reset {
+        domain_id: &'a str,
+        user_id: &'a str,
+    },
 }
 
 impl Target<'_> {
@@ -89,10 +95,7 @@ pub(crate) fn check_id(key: &str, v: &str, max: usize) -> ApiResult<()> {
     // `len` first: a value of more bytes than 4 × max cannot have at most max characters.
     let too_long = v.len() > max.saturating_mul(4) || v.chars().count() > max;
     if too_long {
-        return Err(ApiError::invalid(
-            key,
-            &format!("at most {max} characters"),
-        ));
+        return Err(ApiError::invalid(key, &format!("at most {max} characters")));
     }
     if v.chars().any(|c| c.is_whitespace() || c.is_control()) {
         return Err(ApiError::invalid(
@@ -112,7 +115,11 @@ pub(crate) fn check_ids(domain_key: &str, d: &str, user_key: &str, u: &str) -> A
 impl Service {
     /// Admits a +noauth call: per source first (a refused source uses up nothing of the target),
     /// then per target.
-    pub(crate) fn admit_noauth(&self, cred: &Credential, target: Option<Target<'_>>) -> ApiResult<()> {
+    pub(crate) fn admit_noauth(
+        &self,
+        cred: &Credential,
+        target: Option<Target<'_>>,
+    ) -> ApiResult<()> {
         let f = &self.inner.floods;
         let now: Millis = self.now();
         if let Some(ip) = cred.peer() {
@@ -206,7 +213,10 @@ mod tests {
         assert!(check_id("u", &"é".repeat(60), 60).is_ok());
         assert!(check_id("u", &"é".repeat(61), 60).is_err());
         assert!(check_id("u", "a b", 60).is_err());
-        assert_eq!(check_id("u", "", 60).unwrap_err().code, ErrorCode::RequiredParameter);
+        assert_eq!(
+            check_id("u", "", 60).unwrap_err().code,
+            ErrorCode::RequiredParameter
+        );
     }
 
     #[test]

@@ -1,8 +1,8 @@
 //! Token.issue / refresh / public_key (no credential), with the lockout of SPEC 5.4.
 
+use super::Service;
 use super::noauth;
 use super::verify;
-use super::Service;
 use crate::api::*;
 use crate::auth::codes::generate_code;
 use crate::auth::token::{Claims, ISSUER, TokenType, new_jti};
@@ -218,7 +218,7 @@ impl Service {
                             let nc = NewCode {
                                 key: &key,
                                 code: &code2,
-                                ttl_ms: mfa_ttl_s * 1000,
+                                ttl_ms: mfa_ttl_s.saturating_mul(1000),
                             };
                             let mail = v::start_login_mfa(&u, &nc, now).map(|(evs, to)| {
                                 ctx.emit(evs);

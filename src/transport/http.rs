@@ -174,7 +174,10 @@ async fn decode<T: DeserializeOwned>(
             ),
         )
     })?;
-    Ok((credential(req).with_peer(req.peer_addr().map(|a| a.ip())), value))
+    Ok((
+        credential(req).with_peer(req.peer_addr().map(|a| a.ip())),
+        value,
+    ))
 }
 
 macro_rules! routes {
