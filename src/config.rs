@@ -4,6 +4,7 @@
 use crate::actor::persist::FsyncPolicy;
 use crate::auth::hasher::{HashParams, HashSched};
 use crate::model::lockout::LockoutPolicy;
+use crate::model::ratelimit::NoauthLimits;
 use crate::service::ServiceConfig;
 use serde::Deserialize;
 use std::net::SocketAddr;
@@ -110,6 +111,33 @@ pub struct Settings {
     /// Seconds a blocked user id stays blocked [default: 300]
     #[arg(long, env = "IDENTITYD_LOCKOUT_BLOCK")]
     pub lockout_block: Option<i64>,
+    // --- security: floods ---
+    /// Login lockout entries kept per domain; when full of entries that still count, logins for
+    /// user ids without one are refused (ERROR_TOO_MANY_REQUESTS) [default: 100000]
+    #[arg(long, env = "IDENTITYD_LOCKOUT_MAX_ENTRIES")]
+    pub lockout_max_entries: Option<usize>,
+    /// +noauth calls (login, refresh, grant, reset) one source address (IPv6: one /64) may make at
+    /// once; 0 disables the per-source limit [default: 100]
+    #[arg(long, env = "IDENTITYD_NOAUTH_SOURCE_BURST")]
+    pub noauth_source_burst: Option<u32>,
+    /// +noauth calls a minute one source address regains [default: 600]
+    #[arg(long, env = "IDENTITYD_NOAUTH_SOURCE_PER_MINUTE")]
+    pub noauth_source_per_minute: Option<u32>,
+    /// Logins (and, separately, resets) for one (domain, user id) at once; 0 disables the
+    /// per-target limit [default: 30]
+    #[arg(long, env = "IDENTITYD_NOAUTH_TARGET_BURST")]
+    pub noauth_target_burst: Option<u32>,
+    /// Logins (resets) a minute one (domain, user id) regains [default: 30]
+    #[arg(long, env = "IDENTITYD_NOAUTH_TARGET_PER_MINUTE")]
+    pub noauth_target_per_minute: Option<u32>,
+    /// Sources and targets tracked by each +noauth limiter; beyond, new ones share one bucket
+    /// [default: 65536]
+    #[arg(long, env = "IDENTITYD_NOAUTH_MAX_KEYS")]
+    pub noauth_max_keys: Option<usize>,
+    /// Dummy verifications (logins of unknown users or domains) queued or running at once; more
+    /// fail at once as a wrong password, so garbage never delays real logins [default: hash threads]
+    #[arg(long, env = "IDENTITYD_HASH_DUMMY_BUDGET")]
+    pub hash_dummy_budget: Option<usize>,
 }
 
 macro_rules! layer {
@@ -159,7 +187,15 @@ impl Settings {
             refresh_token_ttl,
             lockout_max_failures,
             lockout_window,
-            lockout_block
+            lockout_block,
+            // --- security: floods ---
+            lockout_max_entries,
+            noauth_source_burst,
+            noauth_source_per_minute,
+            noauth_target_burst,
+            noauth_target_per_minute,
+            noauth_max_keys,
+            hash_dummy_budget
         ))
     }
 }
@@ -193,6 +229,11 @@ pub struct Config {
     pub service: ServiceConfig,
     pub lockout: LockoutPolicy,
     pub mailbox: usize,
+    // --- security: floods ---
+    /// Rate limits of the +noauth calls.
+    pub noauth: NoauthLimits,
+    /// Dummy verifications at once (None: one per hashing thread).
+    pub hash_dummy_budget: Option<usize>,
 }
 
 impl Config {
@@ -224,6 +265,9 @@ impl Config {
             service: ServiceConfig::default(),
             lockout: LockoutPolicy::default(),
             mailbox: 1024,
+            // --- security: floods ---
+            noauth: NoauthLimits::default(),
+            hash_dummy_budget: None,
         }
     }
 
@@ -336,6 +380,29 @@ impl Config {
         }
         if let Some(v) = s.lockout_block {
             c.lockout.block_ms = v.max(1) * 1000;
+        }
+        // --- security: floods ---
+        if let Some(v) = s.lockout_max_entries {
+            anyhow::ensure!(v >= 1, "--lockout-max-entries must be at least 1");
+            c.lockout.max_entries = v;
+        }
+        let n = &mut c.noauth;
+        n.per_source.burst = s.noauth_source_burst.unwrap_or(n.per_source.burst);
+        n.per_source.per_minute = s
+            .noauth_source_per_minute
+            .unwrap_or(n.per_source.per_minute);
+        n.per_target.burst = s.noauth_target_burst.unwrap_or(n.per_target.burst);
+        n.per_target.per_minute = s
+            .noauth_target_per_minute
+            .unwrap_or(n.per_target.per_minute);
+        if let Some(v) = s.noauth_max_keys {
+            anyhow::ensure!(v >= 1, "--noauth-max-keys must be at least 1");
+            n.per_source.max_keys = v;
+            n.per_target.max_keys = v;
+        }
+        if let Some(v) = s.hash_dummy_budget {
+            anyhow::ensure!(v >= 1, "--hash-dummy-budget must be at least 1");
+            c.hash_dummy_budget = Some(v);
         }
         Ok(c)
     }

@@ -191,6 +191,9 @@ async fn start_inner(config: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<S
         config.hash_sched,
     )
     .map_err(|e| anyhow::anyhow!(e))?;
+    if let Some(n) = config.hash_dummy_budget {
+        hasher.set_dummy_budget(n);
+    }
 
     let mut arbiters = vec![actix::Arbiter::current()];
     for _ in 1..config.workers {
@@ -257,6 +260,7 @@ async fn start_inner(config: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<S
         snapshotter,
         mailer: Mailer::new(Some(outbox), config.console_url.clone()),
         code_key,
+        noauth: config.noauth,
     };
     let service = Service::new(registry, authn, parts);
     let snapshot_task = tokio::spawn(snapshot_timer(

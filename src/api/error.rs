@@ -88,6 +88,7 @@ error_codes! {
     OperatorBooleanType => "ERROR_OPERATOR_BOOLEAN_TYPE", InvalidArgument;
     RequestTooLarge => "ERROR_REQUEST_TOO_LARGE", InvalidArgument;
     ResourceExhausted => "ERROR_RESOURCE_EXHAUSTED", ResourceExhausted;
+    TooManyRequests => "ERROR_TOO_MANY_REQUESTS", ResourceExhausted;
     Unavailable => "ERROR_UNAVAILABLE", Unavailable;
     Unknown => "ERROR_UNKNOWN", Internal;
 }

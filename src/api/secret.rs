@@ -2,6 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 use std::fmt;
+use std::net::IpAddr;
 
 /// A secret (a string unless said otherwise). Its `Debug` is `Secret(***)`; it has no `Display`.
 /// Serialized transparently: it travels, it is just never printed.
@@ -61,16 +62,27 @@ impl From<String> for Secret {
     }
 }
 
-/// The credential every call carries: a system key, an access token, or nothing.
+/// The credential every call carries: a system key, an access token, or nothing; and the
+/// address of the peer it came from, set by the transport (never sent on the wire: a client
+/// cannot choose it), used to rate-limit the calls anyone may make.
 #[derive(Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Credential(pub Option<Secret>);
+pub struct Credential(pub Option<Secret>, #[serde(skip)] pub Option<IpAddr>);
 
 impl Credential {
     pub fn none() -> Self {
-        Credential(None)
+        Credential(None, None)
     }
     pub fn bearer(s: impl Into<String>) -> Self {
-        Credential(Some(Secret::new(s)))
+        Credential(Some(Secret::new(s)), None)
+    }
+    /// The same credential as received from `peer` (transports call this).
+    pub fn with_peer(mut self, peer: Option<IpAddr>) -> Self {
+        self.1 = peer;
+        self
+    }
+    /// The peer's address, when the call came in over a network transport.
+    pub fn peer(&self) -> Option<IpAddr> {
+        self.1
     }
 }
 
@@ -99,5 +111,19 @@ mod tests {
         let c = Credential::bearer("abcdef0123");
         assert!(!format!("{c:?}").contains("abcdef"));
         assert_eq!(serde_json::to_string(&s).unwrap(), "\"hunter2-Password1\"");
+    }
+
+    #[test]
+    fn the_peer_never_travels() {
+        let c = Credential::bearer("k").with_peer(Some([10, 0, 0, 1].into()));
+        let cfg = bincode::config::legacy();
+        let bytes = bincode::serde::encode_to_vec(&c, cfg).unwrap();
+        // The same bytes as the credential alone (the old newtype's encoding).
+        let alone = bincode::serde::encode_to_vec(Some(Secret::new("k")), cfg).unwrap();
+        assert_eq!(bytes, alone);
+        let (back, _): (Credential, usize) =
+            bincode::serde::decode_from_slice(&bytes, cfg).unwrap();
+        assert_eq!(back.peer(), None);
+        assert_eq!(back.0, c.0);
     }
 }

@@ -5,7 +5,9 @@ use crate::api::{ApiError, ApiResult, Secret};
 use crate::model::entities::PasswordHash;
 use argon2::password_hash::{PasswordHasher, PasswordVerifier};
 use argon2::{Algorithm, Argon2, Params, Version};
-use crossbeam_channel::{Sender, TrySendError, bounded};
+use crossbeam_channel::{Receiver, Sender, TrySendError, bounded, unbounded};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use tokio::sync::oneshot;
 
 /// argon2id parameters used for new hashes. Verification reads them from the stored hash.
@@ -84,12 +86,49 @@ enum Job {
     Verify(Secret, String, oneshot::Sender<bool>),
 }
 
+/// Counts of the pool's work, for metrics and tests (never a secret).
+#[derive(Debug, Default)]
+struct Counters {
+    hashes: AtomicU64,
+    verifies: AtomicU64,
+    dummy_verifies: AtomicU64,
+    refused: AtomicU64,
+    dummy_refused: AtomicU64,
+    /// Dummy verifications queued or running now.
+    dummy_in_flight: AtomicUsize,
+    /// Most dummy verifications queued or running at once.
+    dummy_budget: AtomicUsize,
+}
+
+/// A snapshot of [`HashPool`]'s counters.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct HashStats {
+    /// New hashes computed (create, password changes, admin resets).
+    pub hashes: u64,
+    /// Verifications against a real hash.
+    pub verifies: u64,
+    /// Verifications against the dummy hash (unknown user or domain).
+    pub dummy_verifies: u64,
+    /// Jobs refused because the main queue was full.
+    pub refused: u64,
+    /// Dummy verifications refused because their budget was used up.
+    pub dummy_refused: u64,
+}
+
 /// Handle to the pool; cheap to clone. Threads exit when every handle is dropped.
+///
+/// Two queues: real work (hashes and verifications of known users) and dummy verifications
+/// (unknown users and domains, which only exist so both cost the same). Threads always take real
+/// work first, and dummy verifications have a small budget of their own (queued + running):
+/// beyond it they are refused at once, so a flood of logins for accounts that do not exist can
+/// neither fill the queue nor delay a real login by more than the budget's work.
 #[derive(Clone)]
 pub struct HashPool {
     tx: Sender<Job>,
+    dummy_tx: Sender<Job>,
     /// A hash of a random password: unknown users are verified against it, so they cost the same.
     dummy: String,
+    counters: Arc<Counters>,
 }
 
 impl HashPool {
@@ -112,27 +151,60 @@ impl HashPool {
             .hash_password(&pw)
             .map_err(|e| format!("argon2: {e}"))?
             .to_string();
+        let threads = threads.max(1);
         let (tx, rx) = bounded::<Job>(queue.max(1));
-        for i in 0..threads.max(1) {
+        // Bounded by the budget (checked before sending), not by the channel.
+        let (dummy_tx, dummy_rx) = unbounded::<Job>();
+        for i in 0..threads {
             let rx = rx.clone();
+            let dummy_rx = dummy_rx.clone();
             let argon = argon.clone();
             std::thread::Builder::new()
                 .name(format!("hash-{i}"))
                 .spawn(move || {
                     apply_sched(sched);
-                    while let Ok(job) = rx.recv() {
+                    while let Some(job) = next_job(&rx, &dummy_rx) {
                         run(&argon, job);
                     }
                 })
                 .map_err(|e| format!("spawn hash thread: {e}"))?;
         }
-        Ok(HashPool { tx, dummy })
+        let counters = Arc::new(Counters::default());
+        counters.dummy_budget.store(threads, Ordering::Relaxed);
+        Ok(HashPool {
+            tx,
+            dummy_tx,
+            dummy,
+            counters,
+        })
+    }
+
+    /// Sets how many dummy verifications may be queued or running at once (at least 1; default:
+    /// one per hashing thread).
+    pub fn set_dummy_budget(&self, n: usize) {
+        self.counters
+            .dummy_budget
+            .store(n.max(1), Ordering::Relaxed);
+    }
+
+    pub fn stats(&self) -> HashStats {
+        let c = &self.counters;
+        HashStats {
+            hashes: c.hashes.load(Ordering::Relaxed),
+            verifies: c.verifies.load(Ordering::Relaxed),
+            dummy_verifies: c.dummy_verifies.load(Ordering::Relaxed),
+            refused: c.refused.load(Ordering::Relaxed),
+            dummy_refused: c.dummy_refused.load(Ordering::Relaxed),
+        }
     }
 
     fn submit(&self, job: Job) -> ApiResult<()> {
         match self.tx.try_send(job) {
             Ok(()) => Ok(()),
-            Err(TrySendError::Full(_)) => Err(ApiError::exhausted("password hashing")),
+            Err(TrySendError::Full(_)) => {
+                self.counters.refused.fetch_add(1, Ordering::Relaxed);
+                Err(ApiError::exhausted("password hashing"))
+            }
             Err(TrySendError::Disconnected(_)) => {
                 Err(ApiError::unavailable("hashing pool stopped"))
             }
@@ -142,6 +214,7 @@ impl HashPool {
     pub async fn hash(&self, password: Secret) -> ApiResult<PasswordHash> {
         let (tx, rx) = oneshot::channel();
         self.submit(Job::Hash(password, tx))?;
+        self.counters.hashes.fetch_add(1, Ordering::Relaxed);
         match rx.await {
             Ok(Some(h)) => Ok(PasswordHash(h)),
             _ => {
@@ -151,16 +224,68 @@ impl HashPool {
         }
     }
 
-    /// Verifies against `hash`, or against the dummy hash when there is none (same cost).
+    /// Verifies against `hash`, or against the dummy hash when there is none (same cost). A
+    /// dummy verification beyond its budget is refused with the answer of a wrong password
+    /// ([`ApiError::authentication`]) without running, so the answer stays the same as for a
+    /// real account; only its speed differs, and only while the budget is used up.
     pub async fn verify(&self, password: Secret, hash: Option<&PasswordHash>) -> ApiResult<bool> {
-        let (target, real) = match hash {
-            Some(h) => (h.0.clone(), true),
-            None => (self.dummy.clone(), false),
+        let Some(h) = hash else {
+            return self.verify_dummy(password).await;
         };
         let (tx, rx) = oneshot::channel();
-        self.submit(Job::Verify(password, target, tx))?;
-        let ok = rx.await.unwrap_or(false);
-        Ok(ok && real)
+        self.submit(Job::Verify(password, h.0.clone(), tx))?;
+        self.counters.verifies.fetch_add(1, Ordering::Relaxed);
+        Ok(rx.await.unwrap_or(false))
+    }
+
+    async fn verify_dummy(&self, password: Secret) -> ApiResult<bool> {
+        let c = &self.counters;
+        let budget = c.dummy_budget.load(Ordering::Relaxed);
+        let reserved = c
+            .dummy_in_flight
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                (n < budget).then_some(n + 1)
+            });
+        if reserved.is_err() {
+            c.dummy_refused.fetch_add(1, Ordering::Relaxed);
+            return Err(ApiError::authentication());
+        }
+        let _slot = DummySlot(c.clone());
+        let (tx, rx) = oneshot::channel();
+        if self
+            .dummy_tx
+            .send(Job::Verify(password, self.dummy.clone(), tx))
+            .is_err()
+        {
+            return Err(ApiError::unavailable("hashing pool stopped"));
+        }
+        c.dummy_verifies.fetch_add(1, Ordering::Relaxed);
+        let _ = rx.await;
+        Ok(false)
+    }
+}
+
+/// Gives a dummy verification's budget slot back when it ends (or its caller goes away).
+struct DummySlot(Arc<Counters>);
+
+impl Drop for DummySlot {
+    fn drop(&mut self) {
+        self.0.dummy_in_flight.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+/// The next job: real work first, dummy verifications only when there is none; blocks when
+/// both queues are empty. None once every handle is gone.
+fn next_job(rx: &Receiver<Job>, dummy_rx: &Receiver<Job>) -> Option<Job> {
+    if let Ok(job) = rx.try_recv() {
+        return Some(job);
+    }
+    if let Ok(job) = dummy_rx.try_recv() {
+        return Some(job);
+    }
+    crossbeam_channel::select! {
+        recv(rx) -> j => j.ok(),
+        recv(dummy_rx) -> j => j.ok(),
     }
 }
 

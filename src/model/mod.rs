@@ -6,6 +6,7 @@ pub mod entities;
 pub mod events;
 pub mod index;
 pub mod lockout;
+pub mod ratelimit;
 pub mod rules;
 pub mod state;
 pub mod user_map;

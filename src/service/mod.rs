@@ -5,6 +5,7 @@
 
 mod domain;
 mod mailer;
+mod noauth;
 mod profile;
 mod system;
 mod token;
@@ -100,6 +101,8 @@ struct Inner {
     code_key: Arc<CodeKey>,
     /// Bounds the full scans that run off the actors (one per CPU at a time).
     scans: Arc<tokio::sync::Semaphore>,
+    /// Rate limits of the +noauth calls.
+    floods: noauth::Floods,
 }
 
 /// What the service needs besides the registry and authentication.
@@ -110,6 +113,8 @@ pub struct Parts {
     pub snapshotter: Option<Arc<Snapshotter>>,
     pub mailer: Mailer,
     pub code_key: CodeKey,
+    /// Rate limits of the +noauth calls.
+    pub noauth: crate::model::ratelimit::NoauthLimits,
 }
 
 impl Service {
@@ -127,6 +132,7 @@ impl Service {
                 scans: Arc::new(tokio::sync::Semaphore::new(
                     std::thread::available_parallelism().map_or(2, |n| n.get()),
                 )),
+                floods: noauth::Floods::new(p.noauth),
             }),
         }
     }
@@ -166,6 +172,11 @@ impl Service {
             .authn
             .admin_or_self(cred, self.now(), method, domain_id, self_user)?;
         validate::required("domain_id", domain_id)?;
+        // Ids are bounded where they enter, before any state is touched (SPEC 11).
+        noauth::check_id("domain_id", domain_id, noauth::DOMAIN_ID_MAX)?;
+        if let Some(u) = self_user.filter(|u| !u.is_empty()) {
+            noauth::check_id("user_id", u, validate::USER_ID_MAX)?;
+        }
         Ok(g)
     }
 

@@ -1,6 +1,8 @@
 //! Token.issue / refresh / public_key (no credential), with the lockout of SPEC 5.4.
 
 use super::Service;
+use super::noauth;
+use super::verify;
 use crate::api::*;
 use crate::auth::codes::generate_code;
 use crate::auth::token::{Claims, ISSUER, TokenType, new_jti};
@@ -20,6 +22,10 @@ enum Start {
     /// dummy), then against a valid temporary password if there is one.
     Verify(Option<PasswordHash>, Option<PasswordHash>),
     Blocked,
+    /// The lockout table is full of entries that still count; nothing was reserved.
+    Full,
+    /// The domain is unknown or disabled: answered like a wrong password, at the same cost.
+    NoDomain,
 }
 
 /// How a login attempt ends when the password matched.
@@ -36,16 +42,36 @@ fn blocked() -> ApiError {
     )
 }
 
+fn lockout_full() -> ApiError {
+    ApiError::new(
+        ErrorCode::TooManyRequests,
+        "Too many requests. (reason = too many failed logins are being counted, retry later)",
+    )
+}
+
 impl Service {
     pub async fn token_issue(
         &self,
-        _cred: Credential,
+        cred: Credential,
         req: IssueTokenRequest,
     ) -> ApiResult<TokenInfo> {
-        validate::required("domain_id", &req.domain_id)?;
-        validate::required("credentials.user_id", &req.credentials.user_id)?;
+        // Bounded before anything is looked up or kept (SPEC 11).
+        noauth::check_ids(
+            "domain_id",
+            &req.domain_id,
+            "credentials.user_id",
+            &req.credentials.user_id,
+        )?;
         validate::required("credentials.password", req.credentials.password.expose())?;
+        if req.credentials.password.expose().len() > validate::PASSWORD_MAX_BYTES {
+            // No stored password can be this long: nothing to verify.
+            return Err(ApiError::invalid(
+                "credentials.password",
+                "at most 256 bytes",
+            ));
+        }
         let ttl = self.access_ttl(req.timeout)?;
+        self.admit_noauth(&cred, None)?;
         let uid = req.credentials.user_id.clone();
         let uid_for_mail = uid.clone();
         let reg = self.registry();
@@ -55,9 +81,13 @@ impl Service {
         let u2 = uid.clone();
         let start = reg
             .exec(&req.domain_id, move |ctx| {
-                rules::domain_enabled(ctx.state())?;
-                if ctx.lockout.begin(&u2, ctx.now) == Begin::Blocked {
-                    return Ok(Start::Blocked);
+                if rules::domain_enabled(ctx.state()).is_err() {
+                    return Ok(Start::NoDomain);
+                }
+                match ctx.lockout.begin(&u2, ctx.now) {
+                    Begin::Proceed => {}
+                    Begin::Blocked => return Ok(Start::Blocked),
+                    Begin::Full => return Ok(Start::Full),
                 }
                 let u = ctx.state().users.get(&u2);
                 let temp = u
@@ -70,41 +100,72 @@ impl Service {
         let (hash, temp) = match start {
             Ok(Start::Verify(h, t)) => (h, t),
             Ok(Start::Blocked) => return Err(blocked()),
+            Ok(Start::Full) => return Err(lockout_full()),
+            Ok(Start::NoDomain) => return Err(self.no_such_login(req.credentials.password).await),
             Err(e) if e.code == ErrorCode::NotFound => {
-                // Unknown domain: same answer and cost as a wrong password.
-                let _ = self
-                    .inner
-                    .hasher
-                    .verify(req.credentials.password, None)
-                    .await;
-                return Err(ApiError::authentication());
+                return Err(self.no_such_login(req.credentials.password).await);
             }
             Err(e) => return Err(e),
         };
+        // Per target: only attempts that will hash use it up (a blocked one is cheap and must
+        // keep answering LOGIN_BLOCKED); the lockout bounds failures, this bounds the rest.
+        let target = noauth::Target::Login {
+            domain_id: &req.domain_id,
+            user_id: &uid,
+        };
+        if let Err(e) = self.admit_noauth(&Credential::none(), Some(target)) {
+            self.release_attempt(&req.domain_id, &uid).await;
+            return Err(e);
+        }
 
-        // 2. Verify on the hashing pool; the actor keeps serving meanwhile.
+        // 2. Verify on the hashing pool; the actor keeps serving meanwhile. Every failure costs
+        //    one argon2 verification, pending temporary password or not: the temporary one is
+        //    checked with a keyed hash (microseconds), so timing tells nothing about a reset.
         let pw = req.credentials.password;
         let mut verified = self.inner.hasher.verify(pw.clone(), hash.as_ref()).await;
         let mut used_temp = false;
-        if matches!(verified, Ok(false)) && temp.is_some() {
-            verified = self.inner.hasher.verify(pw, temp.as_ref()).await;
-            used_temp = matches!(verified, Ok(true));
+        // The password hash the user gets when the temporary password matched.
+        let mut promoted: Option<PasswordHash> = None;
+        if matches!(verified, Ok(false))
+            && let Some(t) = &temp
+        {
+            match verify::temp_password_matches(
+                &self.inner.code_key,
+                &req.domain_id,
+                &uid,
+                pw.expose(),
+                t,
+            ) {
+                Some(true) => {
+                    // Only a correct temporary password pays for a new hash.
+                    verified = self.inner.hasher.hash(pw.clone()).await.map(|h| {
+                        promoted = Some(h);
+                        true
+                    });
+                    used_temp = verified.is_ok();
+                }
+                Some(false) => {}
+                // Stored by an older version as an argon2 hash.
+                None => {
+                    verified = self.inner.hasher.verify(pw.clone(), Some(t)).await;
+                    used_temp = matches!(verified, Ok(true));
+                    if used_temp {
+                        promoted = Some(t.clone());
+                    }
+                }
+            }
         }
         let ok = match verified {
             Ok(ok) => ok,
             Err(e) => {
-                let u3 = uid.clone();
-                let _ = reg
-                    .exec(&req.domain_id, move |ctx| {
-                        ctx.lockout.release(&u3);
-                        Ok(())
-                    })
-                    .await;
+                self.release_attempt(&req.domain_id, &uid).await;
                 return Err(e);
             }
         };
 
-        // 3. Record the outcome and, on success, issue tokens for the user as it is now.
+        // 3. Record the outcome and, on success, issue tokens for the user as it is now. Every
+        //    event is built from the user as the state holds it at that point (re-read after each
+        //    change), so no step writes back a stale copy (a consumed MFA code, a TOTP step).
         let cfg = self.inner.cfg.clone();
         let auth_type = req.auth_type.unwrap_or(AuthType::Local);
         let verify_code = req.verify_code.filter(|c| !c.is_empty());
@@ -116,24 +177,25 @@ impl Service {
             .exec(&req.domain_id, move |ctx| {
                 let now = ctx.now;
                 let checked = if used_temp { &temp } else { &hash };
-                let current = ctx.state().users.get(&uid).cloned();
                 // The user may have been deleted, or its password changed, while the hash ran.
-                let Some(u) = current.filter(|u| {
+                let matches = ctx.state().users.get(&uid).is_some_and(|u| {
                     ok && if used_temp {
                         u.temp_password.as_ref().map(|t| &t.hash) == checked.as_ref()
                     } else {
                         u.password_hash == *checked
                     }
-                }) else {
+                });
+                if !matches {
                     ctx.lockout.finish(&uid, false, now);
                     return Err(ApiError::authentication());
-                };
+                }
+                let u = rules::user(ctx.state(), &uid)?.clone();
                 if u.user_type == UserType::ApiUser {
                     ctx.lockout.finish(&uid, false, now);
                     return Err(ApiError::authentication());
                 }
                 if u.state == UserState::Disabled {
-                    ctx.lockout.release(&uid);
+                    ctx.lockout.release(&uid, now);
                     return Err(ApiError::new(
                         ErrorCode::UserStateDisabled,
                         format!("User is disabled. (user_id = {uid})"),
@@ -152,11 +214,11 @@ impl Service {
                         }
                         _ => {
                             // Neither a success nor a failure: the count stays as it is.
-                            ctx.lockout.release(&uid);
+                            ctx.lockout.release(&uid, now);
                             let nc = NewCode {
                                 key: &key,
                                 code: &code2,
-                                ttl_ms: mfa_ttl_s * 1000,
+                                ttl_ms: mfa_ttl_s.saturating_mul(1000),
                             };
                             let mail = v::start_login_mfa(&u, &nc, now).map(|(evs, to)| {
                                 ctx.emit(evs);
@@ -166,23 +228,30 @@ impl Service {
                         }
                     }
                 } else if auth_type == AuthType::Mfa {
-                    ctx.lockout.release(&uid);
+                    ctx.lockout.release(&uid, now);
                     return Err(ApiError::new(
                         ErrorCode::MfaNotEnabled,
                         format!("MFA is not enabled. (user_id = {uid})"),
                     ));
                 }
                 ctx.lockout.finish(&uid, true, now);
-                let mut evs = Vec::new();
+                // Re-read: the MFA check above may just have changed the user.
+                let u = rules::user(ctx.state(), &uid)?;
                 if used_temp {
-                    evs.push(v::promote_temp_password(&u, now));
+                    let ev = match (v::promote_temp_password(u, now), promoted) {
+                        (Event::UserUpdated(mut p), Some(h)) => {
+                            p.password_hash = Some(h);
+                            Event::UserUpdated(p)
+                        }
+                        (ev, _) => ev,
+                    };
+                    ctx.emit(vec![ev]);
                 } else if u.temp_password.is_some() {
                     // The owner proved the password: the pending reset is cancelled.
                     let mut c = u.clone();
                     c.temp_password = None;
-                    evs.push(Event::UserUpdated(c));
+                    ctx.emit(vec![Event::UserUpdated(c)]);
                 }
-                ctx.emit(evs);
                 let ev = rules::record_access(rules::user(ctx.state(), &uid)?, now);
                 ctx.emit(vec![ev]);
                 Ok(Login::Done(Box::new(
@@ -212,11 +281,31 @@ impl Service {
         }
     }
 
+    /// The answer to a login in a domain that does not exist or is disabled: the same as a
+    /// wrong password, after the same (dummy) verification.
+    async fn no_such_login(&self, password: Secret) -> ApiError {
+        let _ = self.inner.hasher.verify(password, None).await;
+        ApiError::authentication()
+    }
+
+    /// Gives back a reserved attempt that reached no verdict.
+    async fn release_attempt(&self, domain_id: &str, user_id: &str) {
+        let uid = user_id.to_owned();
+        let _ = self
+            .registry()
+            .exec(domain_id, move |ctx| {
+                ctx.lockout.release(&uid, ctx.now);
+                Ok(())
+            })
+            .await;
+    }
+
     pub async fn token_refresh(
         &self,
-        _cred: Credential,
+        cred: Credential,
         req: RefreshTokenRequest,
     ) -> ApiResult<TokenInfo> {
+        self.admit_noauth(&cred, None)?;
         let now = self.now();
         let claims =
             self.inner
@@ -254,9 +343,10 @@ impl Service {
     /// admins) or a workspace (the role of the caller's binding there; domain admins everywhere).
     pub async fn token_grant(
         &self,
-        _cred: Credential,
+        cred: Credential,
         req: GrantTokenRequest,
     ) -> ApiResult<TokenInfo> {
+        self.admit_noauth(&cred, None)?;
         if req
             .grant_type
             .as_deref()
@@ -338,11 +428,14 @@ impl Service {
         let cfg = &self.inner.cfg;
         match timeout {
             None | Some(0) => Ok(cfg.access_ttl_s),
-            Some(t) if t as i64 <= cfg.max_access_ttl_s => Ok(t as i64),
-            Some(_) => Err(ApiError::invalid(
-                "timeout",
-                "at most 7 days (604800 seconds)",
-            )),
+            // Checked conversion: a value above i64::MAX must not wrap into the past.
+            Some(t) => match i64::try_from(t) {
+                Ok(t) if t <= cfg.max_access_ttl_s => Ok(t),
+                _ => Err(ApiError::invalid(
+                    "timeout",
+                    "at most 7 days (604800 seconds)",
+                )),
+            },
         }
     }
 
@@ -373,7 +466,7 @@ impl Service {
             aud: u.user_id.clone(),
             jti: new_jti(),
             iat,
-            exp: iat + ttl_s,
+            exp: iat.saturating_add(ttl_s),
             ver: "2.0".into(),
             rol: u.role_type,
             wid: None,

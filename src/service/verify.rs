@@ -1,13 +1,13 @@
 //! User v1 e-mail verification, MFA and password reset (SPEC 3, 5.1–5.3).
 
-use super::{ResetMode, Service};
+use super::{ResetMode, Service, noauth};
 use crate::api::*;
 use crate::auth::caller::Grant;
 use crate::auth::codes::generate_code;
 use crate::auth::token::TokenType;
 use crate::auth::totp;
 use crate::mail::MailKind;
-use crate::model::entities::User;
+use crate::model::entities::{PasswordHash, User};
 use crate::model::rules;
 use crate::model::validate;
 use crate::model::verification::{self as v, MfaSetup, NewCode};
@@ -49,6 +49,66 @@ pub(crate) fn temp_password() -> Secret {
             return Secret::new(pw);
         }
     }
+}
+
+/// How a pending temporary password (anonymous reset) is stored: a keyed hash, not argon2. It is
+/// 12 random characters (~70 bits), so a fast keyed hash is as safe as a slow one, and checking
+/// it costs microseconds: a login of a user with a reset pending costs the same one argon2
+/// verification as any other login (no timing oracle), and an anonymous reset hashes nothing.
+const TEMP_MAC_PREFIX: &str = "hmac-sha256$";
+
+/// The stored form of a temporary password for (domain, user).
+pub(crate) fn temp_password_mac(
+    key: &crate::auth::codes::CodeKey,
+    domain_id: &str,
+    user_id: &str,
+    password: &str,
+) -> PasswordHash {
+    PasswordHash(format!(
+        "{TEMP_MAC_PREFIX}{}",
+        hex::encode(temp_mac_bytes(key, domain_id, user_id, password))
+    ))
+}
+
+fn temp_mac_bytes(
+    key: &crate::auth::codes::CodeKey,
+    domain_id: &str,
+    user_id: &str,
+    password: &str,
+) -> [u8; 32] {
+    use hmac::{Hmac, Mac, digest::KeyInit};
+    // HMAC zero-pads a key shorter than its block: this is exactly HMAC(key, ·).
+    let mut block = [0u8; 64];
+    block[..32].copy_from_slice(key.as_bytes());
+    let mut mac = <Hmac<sha2::Sha256> as KeyInit>::new(&block.into());
+    for part in [
+        b"identityd temp-password".as_slice(),
+        domain_id.as_bytes(),
+        user_id.as_bytes(),
+        password.as_bytes(),
+    ] {
+        mac.update(&(part.len() as u64).to_le_bytes());
+        mac.update(part);
+    }
+    mac.finalize().into_bytes().into()
+}
+
+/// Whether `password` is the temporary password stored as `stored`, in constant time; None when
+/// `stored` is not a keyed hash (an argon2 hash from an older version: verify it on the pool).
+pub(crate) fn temp_password_matches(
+    key: &crate::auth::codes::CodeKey,
+    domain_id: &str,
+    user_id: &str,
+    password: &str,
+    stored: &PasswordHash,
+) -> Option<bool> {
+    use subtle::ConstantTimeEq;
+    let hex_mac = stored.0.strip_prefix(TEMP_MAC_PREFIX)?;
+    let want = temp_mac_bytes(key, domain_id, user_id, password);
+    let Ok(got) = hex::decode(hex_mac) else {
+        return Some(false);
+    };
+    Some(bool::from(got.as_slice().ct_eq(want.as_slice())))
 }
 
 fn is_admin(g: &Grant) -> bool {
@@ -165,14 +225,22 @@ impl Service {
     }
 
     /// +noauth: always Empty, whatever the outcome; the reason is only logged, and the work runs
-    /// after the reply so the response time tells nothing either.
+    /// after the reply so the response time tells nothing either. Ids are bounded and the call
+    /// rate-limited (per source, per target) first; a refusal there says nothing about the
+    /// account either.
     pub async fn user_reset_password(
         &self,
-        _cred: Credential,
+        cred: Credential,
         req: UserRequest,
     ) -> ApiResult<Empty> {
-        validate::required("domain_id", &req.domain_id)?;
-        validate::required("user_id", &req.user_id)?;
+        noauth::check_ids("domain_id", &req.domain_id, "user_id", &req.user_id)?;
+        self.admit_noauth(
+            &cred,
+            Some(noauth::Target::Reset {
+                domain_id: &req.domain_id,
+                user_id: &req.user_id,
+            }),
+        )?;
         let svc = self.clone();
         tokio::spawn(async move {
             if let Err(e) = svc
@@ -185,7 +253,10 @@ impl Service {
         Ok(Empty {})
     }
 
-    /// Starts a password reset per the configured mode (SPEC 5.3).
+    /// Starts a password reset per the configured mode (SPEC 5.3). Everything is checked in the
+    /// actor before any work: an anonymous PASSWORD-mode reset costs no argon2 at all (its
+    /// temporary password is stored as a keyed hash, made in the actor after the checks), and an
+    /// admin one hashes only once the domain and the user were found eligible.
     pub(crate) async fn start_reset(
         &self,
         domain_id: &str,
@@ -237,13 +308,32 @@ impl Service {
             }
             ResetMode::Password => {
                 let pw = temp_password();
-                let hash = self.inner.hasher.hash(pw.clone()).await?;
                 let replace = by != ResetBy::Anonymous;
+                let hash = if replace {
+                    // The temporary password becomes the password: argon2, after the checks.
+                    let uid2 = uid.clone();
+                    self.registry()
+                        .exec(domain_id, move |ctx| {
+                            rules::domain_enabled(ctx.state())?;
+                            check(rules::user(ctx.state(), &uid2)?)
+                        })
+                        .await?;
+                    Some(self.inner.hasher.hash(pw.clone()).await?)
+                } else {
+                    None
+                };
+                let key = self.inner.code_key.clone();
+                let did = domain_id.to_owned();
+                let pw2 = pw.clone();
                 let u = self
                     .registry()
                     .exec(domain_id, move |ctx| {
                         rules::domain_enabled(ctx.state())?;
                         check(rules::user(ctx.state(), &uid)?)?;
+                        let hash = match hash {
+                            Some(h) => h,
+                            None => temp_password_mac(&key, &did, &uid, pw2.expose()),
+                        };
                         let evs = v::set_temp_password(ctx.state(), &uid, hash, replace, ctx.now)?;
                         ctx.emit(evs);
                         Ok(rules::user(ctx.state(), &uid)?.clone())

@@ -174,7 +174,10 @@ async fn decode<T: DeserializeOwned>(
             ),
         )
     })?;
-    Ok((credential(req), value))
+    Ok((
+        credential(req).with_peer(req.peer_addr().map(|a| a.ip())),
+        value,
+    ))
 }
 
 macro_rules! routes {
@@ -209,7 +212,7 @@ async fn metrics(svc: web::Data<Service>, m: web::Data<Metrics>) -> HttpResponse
     }
     HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4; charset=utf-8")
-        .body(m.render(&gauges))
+        .body(m.render(&gauges) + &svc.flood_metrics().await)
 }
 
 /// The OpenAPI document, rendered once at start.

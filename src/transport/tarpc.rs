@@ -49,6 +49,8 @@ pub fn framed(io: TcpStream, max_frame: usize) -> Framed<TcpStream, LengthDelimi
 pub struct RpcServer {
     pub service: Service,
     pub metrics: Arc<Metrics>,
+    /// The connection's peer address (for the +noauth rate limits).
+    pub peer: Option<std::net::IpAddr>,
 }
 
 macro_rules! delegate {
@@ -59,7 +61,7 @@ macro_rules! delegate {
                 async fn $name(self, _: Context, cred: Credential, req: $req) -> ApiResult<$resp> {
                     // Boxed: the request future is the size of the largest method's future, and
                     // tokio moves it into every spawned task.
-                    let call = Box::pin(self.service.$name(cred, req));
+                    let call = Box::pin(self.service.$name(cred.with_peer(self.peer), req));
                     instrument(&self.metrics, Transport::Tarpc, MethodId::$name, call).await
                 }
             )*
@@ -102,6 +104,7 @@ pub async fn serve(
         let server = RpcServer {
             service: service.clone(),
             metrics: metrics.clone(),
+            peer: Some(peer.ip()),
         };
         tokio::spawn(async move {
             BaseChannel::with_defaults(transport)

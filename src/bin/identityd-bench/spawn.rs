@@ -89,6 +89,11 @@ impl Spawn<'_> {
         if self.tiny_argon2 && !self.extra.iter().any(|a| a.starts_with("--argon2-")) {
             cmd.args(["--argon2-m-kib", "8", "--argon2-t", "1", "--argon2-p", "1"]);
         }
+        // A load generator is one source hammering few targets: the +noauth rate limits would
+        // measure themselves, not the server (pass them in `extra` to measure them).
+        if !self.extra.iter().any(|a| a.starts_with("--noauth-")) {
+            cmd.args(["--noauth-source-burst", "0", "--noauth-target-burst", "0"]);
+        }
         cmd.args(self.extra)
             .env("IDENTITYD_LOG", self.log_filter)
             .stdin(Stdio::null())
