@@ -4,6 +4,7 @@
 use crate::actor::persist::FsyncPolicy;
 use crate::auth::hasher::{HashParams, HashSched};
 use crate::model::lockout::LockoutPolicy;
+use crate::model::verification::CodeLimits;
 use crate::service::ServiceConfig;
 use serde::Deserialize;
 use std::net::SocketAddr;
@@ -110,6 +111,31 @@ pub struct Settings {
     /// Seconds a blocked user id stays blocked [default: 300]
     #[arg(long, env = "IDENTITYD_LOCKOUT_BLOCK")]
     pub lockout_block: Option<i64>,
+    // --- security: mail ---
+    /// Seconds of the window in which code issues, wrong codes and mails are counted per target [default: 3600]
+    #[arg(long, env = "IDENTITYD_CODE_WINDOW")]
+    pub code_window: Option<i64>,
+    /// Seconds a user must wait before requesting another code of the same kind [default: 60]
+    #[arg(long, env = "IDENTITYD_CODE_COOLDOWN")]
+    pub code_cooldown: Option<i64>,
+    /// Codes of one kind a user may request per window (e-mail verification also per address) [default: 5]
+    #[arg(long, env = "IDENTITYD_CODE_MAX_ISSUES")]
+    pub code_max_issues: Option<u32>,
+    /// Wrong codes per user and kind (and per verified address) per window, across re-issued codes [default: 10]
+    #[arg(long, env = "IDENTITYD_CODE_MAX_FAILURES")]
+    pub code_max_failures: Option<u32>,
+    /// Mails per user per window [default: 20]
+    #[arg(long, env = "IDENTITYD_MAIL_USER_QUOTA")]
+    pub mail_user_quota: Option<u32>,
+    /// Mails per tenant domain per window [default: 1000]
+    #[arg(long, env = "IDENTITYD_MAIL_DOMAIN_QUOTA")]
+    pub mail_domain_quota: Option<u32>,
+    /// Mails the outbox holds at most (queued or waiting for a retry) [default: 1024]
+    #[arg(long, env = "IDENTITYD_MAIL_OUTBOX")]
+    pub mail_outbox: Option<usize>,
+    /// Outbox slots one tenant domain may hold at most [default: 128]
+    #[arg(long, env = "IDENTITYD_MAIL_OUTBOX_PER_DOMAIN")]
+    pub mail_outbox_per_domain: Option<usize>,
 }
 
 macro_rules! layer {
@@ -159,7 +185,16 @@ impl Settings {
             refresh_token_ttl,
             lockout_max_failures,
             lockout_window,
-            lockout_block
+            lockout_block,
+            // --- security: mail ---
+            code_window,
+            code_cooldown,
+            code_max_issues,
+            code_max_failures,
+            mail_user_quota,
+            mail_domain_quota,
+            mail_outbox,
+            mail_outbox_per_domain
         ))
     }
 }
@@ -193,6 +228,13 @@ pub struct Config {
     pub service: ServiceConfig,
     pub lockout: LockoutPolicy,
     pub mailbox: usize,
+    // --- security: mail ---
+    /// Code issues, wrong codes and mail quotas (`--code-*`, `--mail-*-quota`).
+    pub code_limits: CodeLimits,
+    /// Outbox capacity (`--mail-outbox`).
+    pub mail_outbox: usize,
+    /// Outbox slots per tenant domain (`--mail-outbox-per-domain`).
+    pub mail_outbox_per_domain: usize,
 }
 
 impl Config {
@@ -224,6 +266,10 @@ impl Config {
             service: ServiceConfig::default(),
             lockout: LockoutPolicy::default(),
             mailbox: 1024,
+            // --- security: mail ---
+            code_limits: CodeLimits::default(),
+            mail_outbox: 1024,
+            mail_outbox_per_domain: 128,
         }
     }
 
@@ -336,6 +382,34 @@ impl Config {
         }
         if let Some(v) = s.lockout_block {
             c.lockout.block_ms = v.max(1) * 1000;
+        }
+        // --- security: mail ---
+        let cl = &mut c.code_limits;
+        if let Some(v) = s.code_window {
+            anyhow::ensure!(v > 0, "--code-window must be positive");
+            cl.window_ms = v.saturating_mul(1000);
+        }
+        if let Some(v) = s.code_cooldown {
+            anyhow::ensure!(v >= 0, "--code-cooldown must not be negative");
+            cl.cooldown_ms = v.saturating_mul(1000);
+        }
+        if let Some(v) = s.code_max_issues {
+            cl.max_issues = v.max(1);
+        }
+        if let Some(v) = s.code_max_failures {
+            cl.max_failures = v.max(1);
+        }
+        if let Some(v) = s.mail_user_quota {
+            cl.user_mails = v;
+        }
+        if let Some(v) = s.mail_domain_quota {
+            cl.domain_mails = v;
+        }
+        if let Some(v) = s.mail_outbox {
+            c.mail_outbox = v.max(1);
+        }
+        if let Some(v) = s.mail_outbox_per_domain {
+            c.mail_outbox_per_domain = v.max(1);
         }
         Ok(c)
     }
