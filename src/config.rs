@@ -5,6 +5,7 @@ use crate::actor::persist::FsyncPolicy;
 use crate::auth::hasher::{HashParams, HashSched};
 use crate::model::lockout::LockoutPolicy;
 use crate::model::ratelimit::NoauthLimits;
+use crate::model::verification::CodeLimits;
 use crate::service::ServiceConfig;
 use serde::Deserialize;
 use std::net::SocketAddr;
@@ -138,6 +139,31 @@ pub struct Settings {
     /// fail at once as a wrong password, so garbage never delays real logins [default: hash threads]
     #[arg(long, env = "IDENTITYD_HASH_DUMMY_BUDGET")]
     pub hash_dummy_budget: Option<usize>,
+    // --- security: mail ---
+    /// Seconds of the window in which code issues, wrong codes and mails are counted per target [default: 3600]
+    #[arg(long, env = "IDENTITYD_CODE_WINDOW")]
+    pub code_window: Option<i64>,
+    /// Seconds a user must wait before requesting another code of the same kind [default: 60]
+    #[arg(long, env = "IDENTITYD_CODE_COOLDOWN")]
+    pub code_cooldown: Option<i64>,
+    /// Codes of one kind a user may request per window (e-mail verification also per address) [default: 5]
+    #[arg(long, env = "IDENTITYD_CODE_MAX_ISSUES")]
+    pub code_max_issues: Option<u32>,
+    /// Wrong codes per user and kind (and per verified address) per window, across re-issued codes [default: 10]
+    #[arg(long, env = "IDENTITYD_CODE_MAX_FAILURES")]
+    pub code_max_failures: Option<u32>,
+    /// Mails per user per window [default: 20]
+    #[arg(long, env = "IDENTITYD_MAIL_USER_QUOTA")]
+    pub mail_user_quota: Option<u32>,
+    /// Mails per tenant domain per window [default: 1000]
+    #[arg(long, env = "IDENTITYD_MAIL_DOMAIN_QUOTA")]
+    pub mail_domain_quota: Option<u32>,
+    /// Mails the outbox holds at most (queued or waiting for a retry) [default: 1024]
+    #[arg(long, env = "IDENTITYD_MAIL_OUTBOX")]
+    pub mail_outbox: Option<usize>,
+    /// Outbox slots one tenant domain may hold at most [default: 128]
+    #[arg(long, env = "IDENTITYD_MAIL_OUTBOX_PER_DOMAIN")]
+    pub mail_outbox_per_domain: Option<usize>,
 }
 
 macro_rules! layer {
@@ -195,7 +221,16 @@ impl Settings {
             noauth_target_burst,
             noauth_target_per_minute,
             noauth_max_keys,
-            hash_dummy_budget
+            hash_dummy_budget,
+            // --- security: mail ---
+            code_window,
+            code_cooldown,
+            code_max_issues,
+            code_max_failures,
+            mail_user_quota,
+            mail_domain_quota,
+            mail_outbox,
+            mail_outbox_per_domain
         ))
     }
 }
@@ -234,6 +269,13 @@ pub struct Config {
     pub noauth: NoauthLimits,
     /// Dummy verifications at once (None: one per hashing thread).
     pub hash_dummy_budget: Option<usize>,
+    // --- security: mail ---
+    /// Code issues, wrong codes and mail quotas (`--code-*`, `--mail-*-quota`).
+    pub code_limits: CodeLimits,
+    /// Outbox capacity (`--mail-outbox`).
+    pub mail_outbox: usize,
+    /// Outbox slots per tenant domain (`--mail-outbox-per-domain`).
+    pub mail_outbox_per_domain: usize,
 }
 
 impl Config {
@@ -268,6 +310,10 @@ impl Config {
             // --- security: floods ---
             noauth: NoauthLimits::default(),
             hash_dummy_budget: None,
+            // --- security: mail ---
+            code_limits: CodeLimits::default(),
+            mail_outbox: 1024,
+            mail_outbox_per_domain: 128,
         }
     }
 
@@ -403,6 +449,34 @@ impl Config {
         if let Some(v) = s.hash_dummy_budget {
             anyhow::ensure!(v >= 1, "--hash-dummy-budget must be at least 1");
             c.hash_dummy_budget = Some(v);
+        }
+        // --- security: mail ---
+        let cl = &mut c.code_limits;
+        if let Some(v) = s.code_window {
+            anyhow::ensure!(v > 0, "--code-window must be positive");
+            cl.window_ms = v.saturating_mul(1000);
+        }
+        if let Some(v) = s.code_cooldown {
+            anyhow::ensure!(v >= 0, "--code-cooldown must not be negative");
+            cl.cooldown_ms = v.saturating_mul(1000);
+        }
+        if let Some(v) = s.code_max_issues {
+            cl.max_issues = v.max(1);
+        }
+        if let Some(v) = s.code_max_failures {
+            cl.max_failures = v.max(1);
+        }
+        if let Some(v) = s.mail_user_quota {
+            cl.user_mails = v;
+        }
+        if let Some(v) = s.mail_domain_quota {
+            cl.domain_mails = v;
+        }
+        if let Some(v) = s.mail_outbox {
+            c.mail_outbox = v.max(1);
+        }
+        if let Some(v) = s.mail_outbox_per_domain {
+            c.mail_outbox_per_domain = v.max(1);
         }
         Ok(c)
     }

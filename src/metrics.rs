@@ -174,7 +174,13 @@ pub struct Metrics {
     fsync_wired: AtomicBool,
     outbox_depth: AtomicU64,
     outbox_wired: AtomicBool,
+    /// Mails not sent, by [`MAIL_DROP_REASONS`].
+    mail_dropped: [AtomicU64; 3],
 }
+
+/// Why a mail was not sent (`identityd_mail_dropped_total{reason}`): a mail quota (user or
+/// tenant), the outbox (full, the tenant's share taken, or closed), or an error building it.
+pub const MAIL_DROP_REASONS: [&str; 3] = ["quota", "outbox", "error"];
 
 impl Default for Metrics {
     fn default() -> Self {
@@ -192,6 +198,7 @@ impl Metrics {
             fsync_wired: AtomicBool::new(false),
             outbox_depth: AtomicU64::new(0),
             outbox_wired: AtomicBool::new(false),
+            mail_dropped: Default::default(),
         }
     }
 
@@ -231,6 +238,18 @@ impl Metrics {
     pub fn set_outbox_depth(&self, n: u64) {
         self.outbox_depth.store(n, Relaxed);
         self.outbox_wired.store(true, Relaxed);
+    }
+
+    /// Counts a mail that was not sent; `reason` is one of [`MAIL_DROP_REASONS`] (others count
+    /// as `error`).
+    pub fn record_mail_dropped(&self, reason: &str) {
+        let i = MAIL_DROP_REASONS
+            .iter()
+            .position(|r| *r == reason)
+            .unwrap_or(2);
+        if let Some(c) = self.mail_dropped.get(i) {
+            c.fetch_add(1, Relaxed);
+        }
     }
 
     /// The page in the Prometheus text exposition format (version 0.0.4).
@@ -313,6 +332,25 @@ impl Metrics {
                 out,
                 "# HELP identityd_outbox_depth Mails waiting to be sent.\n# TYPE identityd_outbox_depth gauge\nidentityd_outbox_depth {}",
                 self.outbox_depth.load(Relaxed)
+            );
+        }
+        // Shown once a mail was dropped (no placeholder series).
+        let dropped_any = self.mail_dropped.iter().any(|c| c.load(Relaxed) > 0);
+        if dropped_any {
+            let _ = writeln!(
+                out,
+                "# HELP identityd_mail_dropped_total Mails not sent: quota, outbox (full or the tenant's share taken), error.\n# TYPE identityd_mail_dropped_total counter"
+            );
+        }
+        for (reason, c) in MAIL_DROP_REASONS
+            .iter()
+            .zip(&self.mail_dropped)
+            .filter(|_| dropped_any)
+        {
+            let _ = writeln!(
+                out,
+                "identityd_mail_dropped_total{{reason=\"{reason}\"}} {}",
+                c.load(Relaxed)
             );
         }
         out

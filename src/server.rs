@@ -249,16 +249,20 @@ async fn start_inner(config: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<S
             service_name: config.service_name.clone(),
             base_backoff: config.mail_backoff,
             max_backoff: config.mail_backoff * 60,
+            queue_capacity: config.mail_outbox,
             ..OutboxConfig::default()
         },
     )
     .map_err(|e| anyhow::anyhow!("mail outbox: {e}"))?;
+    outbox.set_per_domain_limit(config.mail_outbox_per_domain);
     let parts = Parts {
         hasher,
         clock,
         cfg: config.service.clone(),
         snapshotter,
-        mailer: Mailer::new(Some(outbox), config.console_url.clone()),
+        mailer: Mailer::new(Some(outbox), config.console_url.clone())
+            .with_limits(config.code_limits)
+            .with_metrics(metrics.clone()),
         code_key,
         noauth: config.noauth,
     };

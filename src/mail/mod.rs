@@ -7,7 +7,7 @@ mod transport;
 
 pub use outbox::{
     EnqueueError, Mail, Outbox, OutboxConfig, OutboxHandle, OutboxStartError, OutboxStats,
-    ShutdownReport,
+    Reservation, ShutdownReport,
 };
 pub use templates::{Lang, MailKind, MailParams, render};
 pub use transport::{MailTransport, TlsMode, TransportKind, TransportUrlError};

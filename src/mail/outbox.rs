@@ -2,9 +2,9 @@
 //! exponential backoff. Enqueueing never waits on the transport.
 
 use std::cmp::Ordering as CmpOrdering;
-use std::collections::BinaryHeap;
+use std::collections::{BinaryHeap, HashMap};
 use std::fmt;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -84,6 +84,9 @@ pub enum EnqueueError {
     /// The queue is full (back-pressure).
     #[error("mail outbox is full")]
     Full,
+    /// The tenant's share of the queue is taken ([`OutboxHandle::set_per_domain_limit`]).
+    #[error("mail outbox share of this domain is full")]
+    DomainFull,
     /// The outbox is shut down.
     #[error("mail outbox is closed")]
     Closed,
@@ -145,6 +148,8 @@ struct Job {
     msg: Outgoing,
     kind: MailKind,
     attempts: u32,
+    /// The slot this job holds (released when it is sent or given up).
+    domain: Arc<str>,
 }
 
 impl fmt::Debug for Job {
@@ -181,8 +186,18 @@ impl Ord for Pending {
     }
 }
 
+/// Queue slots in use: in total (≤ the capacity) and per tenant domain (≤ the share).
+#[derive(Default)]
+struct Slots {
+    total: usize,
+    per_domain: HashMap<Arc<str>, usize>,
+}
+
 struct Shared {
     counters: Counters,
+    slots: Mutex<Slots>,
+    capacity: usize,
+    per_domain_limit: AtomicUsize,
     closed: AtomicBool,
     from: Mailbox,
     service_name: String,
@@ -231,6 +246,9 @@ impl Outbox {
         let (shutdown_tx, shutdown_rx) = watch::channel(None);
         let shared = Arc::new(Shared {
             counters: Counters::default(),
+            slots: Mutex::new(Slots::default()),
+            capacity: config.queue_capacity,
+            per_domain_limit: AtomicUsize::new(config.queue_capacity),
             closed: AtomicBool::new(false),
             from,
             service_name: config.service_name.clone(),
@@ -257,9 +275,71 @@ impl Outbox {
     }
 }
 
-impl OutboxHandle {
-    /// Renders `mail` and queues it. Never waits: a full queue gives [`EnqueueError::Full`].
-    pub fn enqueue(&self, mail: Mail) -> Result<(), EnqueueError> {
+impl Shared {
+    fn slots(&self) -> std::sync::MutexGuard<'_, Slots> {
+        self.slots
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn take_slot(&self, domain: &str) -> Result<Arc<str>, EnqueueError> {
+        let limit = self.per_domain_limit.load(Ordering::Relaxed);
+        let mut slots = self.slots();
+        if slots.total >= self.capacity {
+            return Err(EnqueueError::Full);
+        }
+        let used = slots.per_domain.get(domain).copied().unwrap_or(0);
+        if used >= limit {
+            return Err(EnqueueError::DomainFull);
+        }
+        let key: Arc<str> = match slots.per_domain.get_key_value(domain) {
+            Some((k, _)) => Arc::clone(k),
+            None => Arc::from(domain),
+        };
+        slots
+            .per_domain
+            .insert(Arc::clone(&key), used.saturating_add(1));
+        slots.total = slots.total.saturating_add(1);
+        Ok(key)
+    }
+
+    fn release(&self, domain: &str) {
+        let mut slots = self.slots();
+        slots.total = slots.total.saturating_sub(1);
+        if let Some(n) = slots.per_domain.get_mut(domain) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                slots.per_domain.remove(domain);
+            }
+        }
+    }
+}
+
+/// A queue slot taken before the mail exists (e.g. before its code is stored), so that a full
+/// outbox is known up front. Dropped unused, it gives the slot back.
+pub struct Reservation {
+    tx: mpsc::Sender<Job>,
+    shared: Arc<Shared>,
+    domain: Option<Arc<str>>,
+}
+
+impl fmt::Debug for Reservation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Reservation").finish_non_exhaustive()
+    }
+}
+
+impl Drop for Reservation {
+    fn drop(&mut self) {
+        if let Some(d) = self.domain.take() {
+            self.shared.release(&d);
+        }
+    }
+}
+
+impl Reservation {
+    /// Renders `mail` and queues it in the reserved slot. Never waits.
+    pub fn send(mut self, mail: Mail) -> Result<(), EnqueueError> {
         if self.shared.closed.load(Ordering::Acquire) {
             return Err(EnqueueError::Closed);
         }
@@ -280,6 +360,9 @@ impl OutboxHandle {
             .header(ContentType::TEXT_PLAIN)
             .body(body.into_inner())
             .map_err(|_| EnqueueError::Build)?;
+        let Some(domain) = self.domain.take() else {
+            return Err(EnqueueError::Closed);
+        };
         let job = Job {
             msg: Outgoing {
                 envelope: message.envelope().clone(),
@@ -289,6 +372,7 @@ impl OutboxHandle {
             },
             kind: mail.kind,
             attempts: 0,
+            domain,
         };
         // Count before sending so the worker can never decrement below zero.
         self.shared.counters.queued.fetch_add(1, Ordering::Relaxed);
@@ -296,12 +380,57 @@ impl OutboxHandle {
             Ok(()) => Ok(()),
             Err(e) => {
                 self.shared.counters.queued.fetch_sub(1, Ordering::Relaxed);
-                match e {
-                    mpsc::error::TrySendError::Full(_) => Err(EnqueueError::Full),
-                    mpsc::error::TrySendError::Closed(_) => Err(EnqueueError::Closed),
-                }
+                let (job, err) = match e {
+                    mpsc::error::TrySendError::Full(j) => (j, EnqueueError::Full),
+                    mpsc::error::TrySendError::Closed(j) => (j, EnqueueError::Closed),
+                };
+                self.shared.release(&job.domain);
+                Err(err)
             }
         }
+    }
+}
+
+impl OutboxHandle {
+    /// Renders `mail` and queues it (in the shared bucket of mail without a tenant). Never
+    /// waits: a full queue gives [`EnqueueError::Full`].
+    pub fn enqueue(&self, mail: Mail) -> Result<(), EnqueueError> {
+        if mail.to.parse::<Mailbox>().is_err() {
+            return Err(EnqueueError::InvalidRecipient);
+        }
+        self.reserve("")?.send(mail)
+    }
+
+    /// Takes a queue slot for a mail of tenant `domain`: [`EnqueueError::Full`] when the whole
+    /// queue is taken, [`EnqueueError::DomainFull`] when the tenant holds its share already.
+    /// Mail waiting for a retry keeps its slot.
+    pub fn reserve(&self, domain: &str) -> Result<Reservation, EnqueueError> {
+        if self.shared.closed.load(Ordering::Acquire) {
+            return Err(EnqueueError::Closed);
+        }
+        let domain = self.shared.take_slot(domain)?;
+        Ok(Reservation {
+            tx: self.tx.clone(),
+            shared: Arc::clone(&self.shared),
+            domain: Some(domain),
+        })
+    }
+
+    /// Slots one tenant domain may hold at most (at least 1, at most the capacity; the default
+    /// is the capacity: no share).
+    pub fn set_per_domain_limit(&self, n: usize) {
+        let n = n.clamp(1, self.shared.capacity);
+        self.shared.per_domain_limit.store(n, Ordering::Relaxed);
+    }
+
+    /// Slots in use by `domain` (for tests and metrics).
+    pub fn domain_slots(&self, domain: &str) -> usize {
+        self.shared
+            .slots()
+            .per_domain
+            .get(domain)
+            .copied()
+            .unwrap_or(0)
     }
 
     /// Current counters.
@@ -405,9 +534,12 @@ impl Worker {
             }
         }
         let mut abandoned = self.retry.len() as u64;
-        self.retry.clear();
+        for p in self.retry.drain() {
+            self.shared.release(&p.job.domain);
+        }
         rx.close();
-        while rx.try_recv().is_ok() {
+        while let Ok(job) = rx.try_recv() {
+            self.shared.release(&job.domain);
             abandoned += 1;
         }
         if abandoned > 0 {
@@ -441,10 +573,12 @@ impl Worker {
         match result {
             Ok(()) => {
                 c.finish(&c.sent, 1);
+                self.shared.release(&job.domain);
                 tracing::debug!(recipient_domain = %domain, kind = ?job.kind, attempts = job.attempts, "mail sent");
             }
             Err(e) if e.permanent || job.attempts >= self.max_attempts => {
                 c.finish(&c.failed, 1);
+                self.shared.release(&job.domain);
                 tracing::warn!(
                     recipient_domain = %domain,
                     kind = ?job.kind,
@@ -505,6 +639,7 @@ mod tests {
             },
             kind: MailKind::LoginCode,
             attempts: 0,
+            domain: Arc::from(""),
         };
         let mut heap = BinaryHeap::new();
         heap.push(Pending {

@@ -10,7 +10,7 @@ use lettre::address::Envelope;
 use lettre::transport::smtp::AsyncSmtpTransportBuilder;
 use lettre::transport::smtp::authentication::Credentials;
 use lettre::transport::smtp::client::{Tls, TlsParameters};
-use lettre::{AsyncFileTransport, AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
+use lettre::{AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
 
 use super::recipient_domain;
 use crate::api::Secret;
@@ -128,10 +128,9 @@ impl Clone for Inner {
 /// runtime).
 pub(crate) enum Active {
     Smtp(AsyncSmtpTransport<Tokio1Executor>),
-    File {
-        dir: PathBuf,
-        transport: AsyncFileTransport<Tokio1Executor>,
-    },
+    /// One `<random>.eml` per message, written 0600 (the body holds codes and reset tokens);
+    /// the directory is created 0700 when missing.
+    File(PathBuf),
     Log,
     None,
 }
@@ -413,14 +412,38 @@ impl MailTransport {
     pub(crate) fn activate(&self) -> Active {
         match &self.inner {
             Inner::Smtp(builder) => Active::Smtp(builder.clone().build()),
-            Inner::File(dir) => Active::File {
-                dir: dir.clone(),
-                transport: AsyncFileTransport::new(dir),
-            },
+            Inner::File(dir) => Active::File(dir.clone()),
             Inner::Log => Active::Log,
             Inner::None => Active::None,
         }
     }
+}
+
+/// Writes `raw` to a new `DIR/<32 hex>.eml` readable by the owner only (0600, created with that
+/// mode: never briefly wider). A missing directory is created 0700 (an existing one is left as
+/// it is: the operator chose its mode).
+fn write_private_eml(dir: &std::path::Path, raw: &[u8]) -> std::io::Result<()> {
+    use rand::RngCore;
+    use std::io::Write;
+    #[cfg(unix)]
+    use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+    if !dir.is_dir() {
+        let mut b = std::fs::DirBuilder::new();
+        b.recursive(true);
+        #[cfg(unix)]
+        b.mode(0o700);
+        b.create(dir)?;
+    }
+    let mut id = [0u8; 16];
+    rand::rng().fill_bytes(&mut id);
+    let name: String = id.iter().map(|b| format!("{b:02x}")).collect();
+    let mut o = std::fs::OpenOptions::new();
+    o.write(true).create_new(true);
+    #[cfg(unix)]
+    o.mode(0o600);
+    let mut f = o.open(dir.join(format!("{name}.eml")))?;
+    f.write_all(raw)?;
+    f.sync_all()
 }
 
 impl Active {
@@ -434,20 +457,17 @@ impl Active {
                     permanent: e.is_permanent(),
                     detail: e.to_string(),
                 }),
-            Self::File { dir, transport } => {
-                tokio::fs::create_dir_all(dir)
+            Self::File(dir) => {
+                let (dir, raw) = (dir.clone(), msg.raw.clone());
+                tokio::task::spawn_blocking(move || write_private_eml(&dir, raw.expose()))
                     .await
                     .map_err(|e| SendError {
                         permanent: false,
-                        detail: format!("cannot create mail directory: {e}"),
-                    })?;
-                transport
-                    .send_raw(&msg.envelope, msg.raw.expose())
-                    .await
-                    .map(|_| ())
+                        detail: format!("mail file task failed: {e}"),
+                    })?
                     .map_err(|e| SendError {
                         permanent: false,
-                        detail: e.to_string(),
+                        detail: format!("cannot write mail file: {e}"),
                     })
             }
             Self::Log => {

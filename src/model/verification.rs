@@ -233,8 +233,12 @@ pub fn disable_mfa(
     }
     let mut mail_to = None;
     if let Some(m) = u.mfa.as_mut() {
+        // A disable already pending keeps its count (re-requesting re-arms nothing); a new one
+        // starts from MAX_ATTEMPTS, bounded across re-issues by `CodeThrottle`.
+        if m.pending != Some(MfaPending::Disable) {
+            m.otp_attempts_left = MAX_ATTEMPTS;
+        }
         m.pending = Some(MfaPending::Disable);
-        m.otp_attempts_left = MAX_ATTEMPTS;
         if m.mfa_type == Some(MfaType::Email) {
             mail_to = m
                 .options
@@ -423,6 +427,349 @@ pub fn promote_temp_password(u: &User, now: Millis) -> Event {
     }
     u.updated_at = now;
     Event::UserUpdated(u)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Limits that hold across re-issues (issue #11, items 9 and 10)
+//
+// A code's own `attempts_left` (and `Mfa::otp_attempts_left`) starts afresh with every issue, so
+// on its own it bounds nothing: whoever may re-request a code could re-arm it. `CodeThrottle`
+// counts per *target* instead — (domain, user, purpose), and for e-mail verification also
+// (domain, address) — over a fixed window: wrong codes, issues (with a cooldown between two
+// self-service issues) and mails per user and per tenant. No request resets a counter (not even
+// a right code: a user could otherwise verify its own address to re-arm the count for someone
+// else's); only the window's end does. Pure: time is passed in. Kept in memory like the login
+// lockout: a restart forgets the windows (the persisted per-code counts still hold), and no
+// request can cause one. Keys are fixed-size digests, the table is hard-capped and never evicts
+// a live entry: when it is full of live entries new issues are refused (fail closed).
+
+/// Settings of [`CodeThrottle`]; every one is a flag (see `config.rs`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CodeLimits {
+    /// Length of the counting window.
+    pub window_ms: i64,
+    /// Least time between two self-service issues of a code of the same purpose to a user.
+    pub cooldown_ms: i64,
+    /// Self-service issues per target per window.
+    pub max_issues: u32,
+    /// Wrong codes per target per window, across every code issued in it.
+    pub max_failures: u32,
+    /// Mails per user per window (every kind of code mail).
+    pub user_mails: u32,
+    /// Mails per tenant domain per window.
+    pub domain_mails: u32,
+    /// Entries kept at most.
+    pub max_entries: usize,
+}
+
+impl Default for CodeLimits {
+    fn default() -> Self {
+        CodeLimits {
+            window_ms: 3_600_000,
+            cooldown_ms: 60_000,
+            max_issues: 5,
+            max_failures: 10,
+            user_mails: 20,
+            domain_mails: 1_000,
+            max_entries: 200_000,
+        }
+    }
+}
+
+/// What a code is for and whom it concerns.
+#[derive(Debug, Clone, Copy)]
+pub struct Target<'a> {
+    pub domain_id: &'a str,
+    pub user_id: &'a str,
+    pub purpose: CodePurpose,
+    /// The address a verification code goes to (counted on its own as well).
+    pub address: Option<&'a str>,
+}
+
+/// How an issue is counted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Issue {
+    /// Self-service (the user itself): cooldown and issue cap apply. Admins may force the result
+    /// anyway (`force`), so only their mail is limited.
+    pub self_service: bool,
+    /// A mail goes out: the user's and the tenant's mail quotas apply.
+    pub mail: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+struct Key([u8; 16]);
+
+#[derive(Debug, Clone, Copy, Default)]
+struct Window {
+    start: Millis,
+    issues: u32,
+    failures: u32,
+    mails: u32,
+    last_issue: Option<Millis>,
+}
+
+impl Window {
+    fn roll(&mut self, now: Millis, window_ms: i64) {
+        if now.saturating_sub(self.start) >= window_ms || now < self.start {
+            let last_issue = self.last_issue;
+            *self = Window {
+                start: now,
+                last_issue,
+                ..Window::default()
+            };
+        }
+    }
+
+    fn live(&self, now: Millis, l: &CodeLimits) -> bool {
+        let counting = now.saturating_sub(self.start) < l.window_ms
+            && (self.issues > 0 || self.failures > 0 || self.mails > 0);
+        let cooling = self
+            .last_issue
+            .is_some_and(|t| now.saturating_sub(t) < l.cooldown_ms);
+        counting || cooling
+    }
+
+    fn wait_s(&self, now: Millis, l: &CodeLimits) -> i64 {
+        let end = self.start.saturating_add(l.window_ms);
+        (end.saturating_sub(now) / 1000).max(1)
+    }
+}
+
+fn purpose_tag(p: CodePurpose) -> u8 {
+    match p {
+        CodePurpose::VerifyEmail => 1,
+        CodePurpose::MfaEnable => 2,
+        CodePurpose::MfaDisable => 3,
+        CodePurpose::MfaLogin => 4,
+    }
+}
+
+fn key(kind: u8, parts: &[&[u8]]) -> Key {
+    use sha2::Digest;
+    let mut h = sha2::Sha256::new();
+    h.update([kind]);
+    for p in parts {
+        h.update(u64::try_from(p.len()).unwrap_or(u64::MAX).to_le_bytes());
+        h.update(p);
+    }
+    let d = h.finalize();
+    let mut k = [0u8; 16];
+    for (dst, src) in k.iter_mut().zip(d.iter()) {
+        *dst = *src;
+    }
+    Key(k)
+}
+
+fn target_key(t: &Target<'_>) -> Key {
+    key(
+        1,
+        &[
+            t.domain_id.as_bytes(),
+            t.user_id.as_bytes(),
+            &[purpose_tag(t.purpose)],
+        ],
+    )
+}
+
+fn address_key(domain_id: &str, address: &str) -> Key {
+    key(
+        2,
+        &[domain_id.as_bytes(), address.to_lowercase().as_bytes()],
+    )
+}
+
+fn user_mail_key(domain_id: &str, user_id: &str) -> Key {
+    key(3, &[domain_id.as_bytes(), user_id.as_bytes()])
+}
+
+fn domain_mail_key(domain_id: &str) -> Key {
+    key(4, &[domain_id.as_bytes()])
+}
+
+/// Refusals say what is limited and when to come back, never a code or an address.
+fn refused(what: &str, wait_s: i64) -> ApiError {
+    ApiError::new(
+        ErrorCode::ResourceExhausted,
+        format!("Too many requests. (resource = {what}, retry_after_s = {wait_s})"),
+    )
+}
+
+/// Counters per target, per address, per user and per tenant. See the section comment.
+#[derive(Debug, Default)]
+pub struct CodeThrottle {
+    limits: CodeLimits,
+    entries: std::collections::HashMap<Key, Window>,
+}
+
+impl CodeThrottle {
+    pub fn new(limits: CodeLimits) -> Self {
+        CodeThrottle {
+            limits,
+            entries: std::collections::HashMap::new(),
+        }
+    }
+
+    pub fn limits(&self) -> &CodeLimits {
+        &self.limits
+    }
+
+    /// Entries held (for tests and the hard cap).
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// The window of `k` as of `now` (rolled over when it ended), without creating it.
+    fn peek(&self, k: Key, now: Millis) -> Window {
+        let mut w = self.entries.get(&k).copied().unwrap_or(Window {
+            start: now,
+            ..Window::default()
+        });
+        w.roll(now, self.limits.window_ms);
+        w
+    }
+
+    /// Makes room for `new` more keys: drops entries that count nothing any more; refuses when
+    /// the table would still exceed its cap (never evicts a live entry, which would re-arm it).
+    fn room_for(&mut self, keys: &[Key], now: Millis) -> ApiResult<()> {
+        let missing = keys
+            .iter()
+            .filter(|k| !self.entries.contains_key(k))
+            .count();
+        if self.entries.len().saturating_add(missing) <= self.limits.max_entries {
+            return Ok(());
+        }
+        let l = self.limits;
+        self.entries.retain(|_, w| w.live(now, &l));
+        if self.entries.len().saturating_add(missing) <= self.limits.max_entries {
+            Ok(())
+        } else {
+            Err(ApiError::exhausted("verification_counters"))
+        }
+    }
+
+    fn store(&mut self, k: Key, w: Window) {
+        self.entries.insert(k, w);
+    }
+
+    /// Before a code is stored (or an OTP change is started): checks every limit that applies
+    /// and, only when all pass, counts the issue. Refused: nothing is counted.
+    pub fn issue(&mut self, t: &Target<'_>, how: Issue, now: Millis) -> ApiResult<()> {
+        let l = self.limits;
+        let tk = target_key(t);
+        let ak = t.address.map(|a| address_key(t.domain_id, a));
+        let uk = user_mail_key(t.domain_id, t.user_id);
+        let dk = domain_mail_key(t.domain_id);
+        let mut tw = self.peek(tk, now);
+        let mut aw = ak.map(|k| self.peek(k, now));
+        let mut uw = self.peek(uk, now);
+        let mut dw = self.peek(dk, now);
+        if how.self_service {
+            for w in std::iter::once(&tw).chain(aw.iter()) {
+                if let Some(last) = w.last_issue {
+                    let since = now.saturating_sub(last);
+                    if since < l.cooldown_ms {
+                        let wait = ((l.cooldown_ms - since) / 1000).max(1);
+                        return Err(refused("verification_code_cooldown", wait));
+                    }
+                }
+                if w.issues >= l.max_issues {
+                    return Err(refused("verification_codes", w.wait_s(now, &l)));
+                }
+            }
+        }
+        // A target whose wrong tries are used up gets no new code either: it could not be used.
+        for w in std::iter::once(&tw).chain(aw.iter()) {
+            if w.failures >= l.max_failures {
+                return Err(refused("verification_attempts", w.wait_s(now, &l)));
+            }
+        }
+        if how.mail {
+            if uw.mails >= l.user_mails {
+                return Err(refused("user_mail_quota", uw.wait_s(now, &l)));
+            }
+            if dw.mails >= l.domain_mails {
+                return Err(refused("domain_mail_quota", dw.wait_s(now, &l)));
+            }
+        }
+        let mut keys = vec![tk];
+        keys.extend(ak);
+        if how.mail {
+            keys.extend([uk, dk]);
+        }
+        self.room_for(&keys, now)?;
+        for w in std::iter::once(&mut tw).chain(aw.iter_mut()) {
+            w.issues = w.issues.saturating_add(1);
+            w.last_issue = Some(now);
+        }
+        self.store(tk, tw);
+        if let (Some(k), Some(w)) = (ak, aw) {
+            self.store(k, w);
+        }
+        if how.mail {
+            uw.mails = uw.mails.saturating_add(1);
+            dw.mails = dw.mails.saturating_add(1);
+            self.store(uk, uw);
+            self.store(dk, dw);
+        }
+        Ok(())
+    }
+
+    /// Counts a mail that belongs to no code target (e.g. a reset mail) against the user's and
+    /// the tenant's quotas. Refused: nothing is counted.
+    pub fn mail(&mut self, domain_id: &str, user_id: &str, now: Millis) -> ApiResult<()> {
+        let l = self.limits;
+        let (uk, dk) = (
+            user_mail_key(domain_id, user_id),
+            domain_mail_key(domain_id),
+        );
+        let (mut uw, mut dw) = (self.peek(uk, now), self.peek(dk, now));
+        if uw.mails >= l.user_mails {
+            return Err(refused("user_mail_quota", uw.wait_s(now, &l)));
+        }
+        if dw.mails >= l.domain_mails {
+            return Err(refused("domain_mail_quota", dw.wait_s(now, &l)));
+        }
+        self.room_for(&[uk, dk], now)?;
+        uw.mails = uw.mails.saturating_add(1);
+        dw.mails = dw.mails.saturating_add(1);
+        self.store(uk, uw);
+        self.store(dk, dw);
+        Ok(())
+    }
+
+    /// Before a code is compared: refused once the target's (or the address's) wrong tries in
+    /// this window are used up, whatever the code (so a right code found later is no use).
+    pub fn may_attempt(&self, t: &Target<'_>, now: Millis) -> ApiResult<()> {
+        let l = self.limits;
+        let keys =
+            std::iter::once(target_key(t)).chain(t.address.map(|a| address_key(t.domain_id, a)));
+        for k in keys {
+            let w = self.peek(k, now);
+            if w.failures >= l.max_failures {
+                return Err(refused("verification_attempts", w.wait_s(now, &l)));
+            }
+        }
+        Ok(())
+    }
+
+    /// Counts a wrong code against the target (and the address). When the table is full of live
+    /// entries the count still lands: an existing entry is updated in place, and a missing one
+    /// may exceed the cap by the one entry (a failure must never go uncounted).
+    pub fn failed(&mut self, t: &Target<'_>, now: Millis) {
+        let keys: Vec<Key> = std::iter::once(target_key(t))
+            .chain(t.address.map(|a| address_key(t.domain_id, a)))
+            .collect();
+        let _ = self.room_for(&keys, now);
+        for k in keys {
+            let mut w = self.peek(k, now);
+            w.failures = w.failures.saturating_add(1);
+            self.store(k, w);
+        }
+    }
 }
 
 #[cfg(test)]

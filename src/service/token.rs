@@ -32,7 +32,7 @@ enum Start {
 enum Login {
     Done(Box<User>),
     /// MFA is enabled and no code was given; for EMAIL, where the login code goes.
-    MfaRequired(Option<(String, String)>),
+    MfaRequired(Option<(String, String, super::mailer::MailSlot)>),
 }
 
 fn blocked() -> ApiError {
@@ -173,6 +173,7 @@ impl Service {
         let code = generate_code();
         let code2 = code.clone();
         let mfa_ttl_s = cfg.mfa_code_ttl_s;
+        let mailer = self.mailer().clone();
         let outcome = reg
             .exec(&req.domain_id, move |ctx| {
                 let now = ctx.now;
@@ -204,7 +205,23 @@ impl Service {
                 if u.mfa_enabled() {
                     match (&verify_code, auth_type) {
                         (Some(c), AuthType::Mfa) => {
-                            let (evs, verdict) = v::check_login_mfa(&u, &key, c.expose(), now);
+                            let did = ctx.state().domain.domain_id.clone();
+                            let checked = super::verify::login_code_check(
+                                &mailer,
+                                &did,
+                                &u,
+                                &key,
+                                c.expose(),
+                                now,
+                            );
+                            let (evs, verdict) = match checked {
+                                Ok(r) => r,
+                                Err(e) => {
+                                    // Wrong tries used up for the window: nothing compared.
+                                    ctx.lockout.release(&uid, now);
+                                    return Err(e);
+                                }
+                            };
                             ctx.emit(evs);
                             if let Err(e) = verdict {
                                 // A wrong code counts toward lockout like a wrong password.
@@ -220,9 +237,12 @@ impl Service {
                                 code: &code2,
                                 ttl_ms: mfa_ttl_s.saturating_mul(1000),
                             };
-                            let mail = v::start_login_mfa(&u, &nc, now).map(|(evs, to)| {
+                            let did = ctx.state().domain.domain_id.clone();
+                            let issued =
+                                super::verify::login_code_issue(&mailer, &did, &u, &nc, now)?;
+                            let mail = issued.map(|(evs, to, slot)| {
                                 ctx.emit(evs);
-                                (to, u.language.clone())
+                                (to, u.language.clone(), slot)
                             });
                             return Ok(Login::MfaRequired(mail));
                         }
@@ -262,16 +282,16 @@ impl Service {
         match outcome {
             Login::Done(user) => Ok(self.tokens_for(&req.domain_id, &user, ttl, cfg.refresh_ttl_s)),
             Login::MfaRequired(mail) => {
-                if let Some((to, lang)) = mail {
+                if let Some((to, lang, slot)) = mail {
                     let minutes = u32::try_from((mfa_ttl_s / 60).max(1)).unwrap_or(u32::MAX);
-                    self.mailer().send(
+                    slot.send(
                         &to,
                         MailKind::LoginCode,
                         &lang,
                         &uid_for_mail,
                         Secret::new(code),
                         minutes,
-                    );
+                    )?;
                 }
                 Err(ApiError::new(
                     ErrorCode::MfaRequired,

@@ -4,13 +4,18 @@ use super::{ResetMode, Service, noauth};
 use crate::api::*;
 use crate::auth::caller::Grant;
 use crate::auth::codes::generate_code;
+use crate::auth::codes::{CodeKey, CodePurpose};
 use crate::auth::token::TokenType;
 use crate::auth::totp;
 use crate::mail::MailKind;
 use crate::model::entities::{PasswordHash, User};
+use crate::model::clock::Millis;
+use crate::model::events::Event;
 use crate::model::rules;
 use crate::model::validate;
-use crate::model::verification::{self as v, MfaSetup, NewCode};
+use crate::model::verification::{self as v, Issue, MfaSetup, NewCode, Target};
+
+use super::mailer::{MailSlot, Mailer};
 
 /// Who started a reset, which decides what is checked and what changes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -31,6 +36,115 @@ type ConfirmRule = fn(
     &str,
     crate::model::clock::Millis,
 ) -> ApiResult<(Vec<crate::model::events::Event>, ApiResult<()>)>;
+
+/// What a confirmation is counted against: the purpose and, for e-mail verification, the
+/// address the code went to. `None`: nothing is pending (the rule answers).
+type TargetOf = fn(&User) -> Option<(CodePurpose, Option<String>)>;
+
+fn email_target(u: &User) -> Option<(CodePurpose, Option<String>)> {
+    Some((CodePurpose::VerifyEmail, Some(u.email.clone())))
+}
+
+fn mfa_target(u: &User) -> Option<(CodePurpose, Option<String>)> {
+    let pending = u.mfa.as_ref().and_then(|m| m.pending)?;
+    let purpose = match pending {
+        crate::model::entities::MfaPending::Enable => CodePurpose::MfaEnable,
+        crate::model::entities::MfaPending::Disable => CodePurpose::MfaDisable,
+    };
+    Some((purpose, None))
+}
+
+/// At login, MFA enabled and no code given (called inside the actor by `token_issue`): for
+/// EMAIL, checks the limits of (user, MfaLogin) — cooldown, issue cap, wrong tries, mail quotas
+/// — and takes an outbox slot before the login code is stored. Returns the events, the address
+/// and the slot; `None` for OTP (nothing is issued).
+pub(crate) fn login_code_issue(
+    mailer: &Mailer,
+    domain_id: &str,
+    u: &User,
+    nc: &NewCode<'_>,
+    now: Millis,
+) -> ApiResult<Option<(Vec<Event>, String, MailSlot)>> {
+    let Some((evs, to)) = v::start_login_mfa(u, nc, now) else {
+        return Ok(None);
+    };
+    let kind = MailKind::LoginCode;
+    let slot = mailer.reserve_slot(domain_id, &to, kind)?;
+    let t = Target {
+        domain_id,
+        user_id: &u.user_id,
+        purpose: CodePurpose::MfaLogin,
+        address: None,
+    };
+    let how = Issue {
+        self_service: true,
+        mail: true,
+    };
+    if let Err(e) = mailer.throttle().issue(&t, how, now) {
+        mailer.refused(&to, kind, &e);
+        return Err(e);
+    }
+    Ok(Some((evs, to, slot)))
+}
+
+/// At login with `auth_type: MFA` (inside the actor): refused outright once the wrong codes of
+/// (user, MfaLogin) in the window are used up (e-mail codes and TOTP alike, across re-issued
+/// codes); otherwise checks the code and counts a wrong one.
+pub(crate) fn login_code_check(
+    mailer: &Mailer,
+    domain_id: &str,
+    u: &User,
+    key: &CodeKey,
+    code: &str,
+    now: Millis,
+) -> ApiResult<(Vec<Event>, ApiResult<()>)> {
+    let t = Target {
+        domain_id,
+        user_id: &u.user_id,
+        purpose: CodePurpose::MfaLogin,
+        address: None,
+    };
+    mailer.throttle().may_attempt(&t, now)?;
+    let (evs, verdict) = v::check_login_mfa(u, key, code, now);
+    if verdict.is_err() {
+        mailer.throttle().failed(&t, now);
+    }
+    Ok((evs, verdict))
+}
+
+/// An MFA enable or disable about to be stored (inside the actor): takes an outbox slot when a
+/// code is mailed, then counts the issue against (user, purpose). Refused: nothing is stored.
+fn issue_mfa(
+    mailer: &Mailer,
+    domain_id: &str,
+    user_id: &str,
+    purpose: CodePurpose,
+    mail_to: Option<&str>,
+    self_service: bool,
+    now: Millis,
+) -> ApiResult<Option<MailSlot>> {
+    let kind = MailKind::MfaCode;
+    let slot = mail_to
+        .map(|to| mailer.reserve_slot(domain_id, to, kind))
+        .transpose()?;
+    let t = Target {
+        domain_id,
+        user_id,
+        purpose,
+        address: None,
+    };
+    let how = Issue {
+        self_service,
+        mail: mail_to.is_some(),
+    };
+    if let Err(e) = mailer.throttle().issue(&t, how, now) {
+        if let Some(to) = mail_to {
+            mailer.refused(to, kind, &e);
+        }
+        return Err(e);
+    }
+    Ok(slot)
+}
 
 fn minutes(s: i64) -> u32 {
     u32::try_from((s / 60).max(1)).unwrap_or(u32::MAX)
@@ -134,7 +248,9 @@ impl Service {
             .await
     }
 
-    /// Shared by v1 and v2 `verify_email`.
+    /// Shared by v1 and v2 `verify_email`. Without force: the issue is checked against the
+    /// target's limits (cooldown and issue cap for self-service, wrong tries, mail quotas) and an
+    /// outbox slot is taken *before* the code is stored; any refusal stores nothing.
     pub(crate) async fn verify_email_for(
         &self,
         grant: Grant,
@@ -147,6 +263,8 @@ impl Service {
         let ttl_s = self.inner.cfg.email_code_ttl_s;
         let code = generate_code();
         let code2 = code.clone();
+        let mailer = self.mailer().clone();
+        let self_service = !is_admin(&grant);
         let sent = self
             .exec_as(grant, &domain_id, move |ctx| {
                 if force {
@@ -161,20 +279,37 @@ impl Service {
                 };
                 let (evs, to) =
                     v::start_email_verification(ctx.state(), &user_id, email, &nc, ctx.now)?;
+                let did = ctx.state().domain.domain_id.clone();
+                let kind = MailKind::VerifyCode;
+                let slot = mailer.reserve_slot(&did, &to, kind)?;
+                let t = Target {
+                    domain_id: &did,
+                    user_id: &user_id,
+                    purpose: CodePurpose::VerifyEmail,
+                    address: Some(&to),
+                };
+                let how = Issue {
+                    self_service,
+                    mail: true,
+                };
+                if let Err(e) = mailer.throttle().issue(&t, how, ctx.now) {
+                    mailer.refused(&to, kind, &e);
+                    return Err(e);
+                }
                 ctx.emit(evs);
                 let u = rules::user(ctx.state(), &user_id)?;
-                Ok(Some((to, u.language.clone(), u.user_id.clone())))
+                Ok(Some((slot, to, u.language.clone(), u.user_id.clone())))
             })
             .await?;
-        if let Some((to, lang, uid)) = sent {
-            self.mailer().send(
+        if let Some((slot, to, lang, uid)) = sent {
+            slot.send(
                 &to,
                 MailKind::VerifyCode,
                 &lang,
                 &uid,
                 Secret::new(code),
                 minutes(ttl_s),
-            );
+            )?;
         }
         Ok(Empty {})
     }
@@ -200,12 +335,21 @@ impl Service {
         user_id: String,
         code: Secret,
     ) -> ApiResult<User> {
-        self.confirm_with(grant, domain_id, user_id, code, v::confirm_email)
-            .await
+        self.confirm_with(
+            grant,
+            domain_id,
+            user_id,
+            code,
+            v::confirm_email,
+            email_target,
+        )
+        .await
     }
 
-    /// Runs a code-confirming rule: its events are persisted whatever the verdict (a wrong try
-    /// uses up an attempt), then the verdict decides the answer.
+    /// Runs a code-confirming rule: refused outright once the target's wrong tries in the
+    /// window are used up (across every code issued in it); otherwise its events are persisted
+    /// whatever the verdict (a wrong try uses up an attempt), a wrong code is counted against
+    /// the target, and the verdict decides the answer.
     async fn confirm_with(
         &self,
         grant: Grant,
@@ -213,11 +357,27 @@ impl Service {
         user_id: String,
         code: Secret,
         rule: ConfirmRule,
+        target: TargetOf,
     ) -> ApiResult<User> {
         let key = self.inner.code_key.clone();
+        let mailer = self.mailer().clone();
         self.exec_as(grant, domain_id, move |ctx| {
+            let did = ctx.state().domain.domain_id.clone();
+            let which = target(rules::user(ctx.state(), &user_id)?);
+            let t = which.as_ref().map(|(purpose, address)| Target {
+                domain_id: &did,
+                user_id: &user_id,
+                purpose: *purpose,
+                address: address.as_deref(),
+            });
+            if let Some(t) = &t {
+                mailer.throttle().may_attempt(t, ctx.now)?;
+            }
             let (evs, verdict) = rule(ctx.state(), &user_id, &key, code.expose(), ctx.now)?;
             ctx.emit(evs);
+            if let (Err(_), Some(t)) = (&verdict, &t) {
+                mailer.throttle().failed(t, ctx.now);
+            }
             verdict?;
             Ok(rules::user(ctx.state(), &user_id)?.clone())
         })
@@ -297,14 +457,16 @@ impl Service {
                 );
                 let token = self.inner.authn.tokens.sign(&claims);
                 let secret = self.mailer().reset_secret(&token);
-                self.mailer().send(
+                self.mailer().send_for(
+                    domain_id,
                     &u.email,
                     MailKind::ResetLink,
                     &u.language,
                     &u.user_id,
                     secret,
                     minutes(cfg.reset_token_ttl_s),
-                );
+                    self.now(),
+                )?;
             }
             ResetMode::Password => {
                 let pw = temp_password();
@@ -339,14 +501,16 @@ impl Service {
                         Ok(rules::user(ctx.state(), &uid)?.clone())
                     })
                     .await?;
-                self.mailer().send(
+                self.mailer().send_for(
+                    domain_id,
                     &u.email,
                     MailKind::TempPassword,
                     &u.language,
                     &u.user_id,
                     pw,
                     minutes(v::TEMP_PASSWORD_TTL_MS / 1000),
-                );
+                    self.now(),
+                )?;
             }
         }
         Ok(())
@@ -414,6 +578,8 @@ impl Service {
         let secret = totp::generate_secret();
         let issuer = self.inner.cfg.otp_issuer.clone();
         let uri = totp::otpauth_uri(&issuer, &user_id, &secret);
+        let mailer = self.mailer().clone();
+        let self_service = !is_admin(&grant);
         let (u, mail_to) = self
             .exec_as(grant, domain_id, move |ctx| {
                 let nc = NewCode {
@@ -426,20 +592,30 @@ impl Service {
                     None => MfaSetup::Otp { secret },
                 };
                 let (evs, mail_to) = v::enable_mfa(ctx.state(), &user_id, setup, ctx.now)?;
+                let slot = issue_mfa(
+                    &mailer,
+                    ctx.state().domain.domain_id.as_str(),
+                    &user_id,
+                    CodePurpose::MfaEnable,
+                    mail_to.as_deref(),
+                    self_service,
+                    ctx.now,
+                )?;
                 ctx.emit(evs);
-                Ok((rules::user(ctx.state(), &user_id)?.clone(), mail_to))
+                let u = rules::user(ctx.state(), &user_id)?.clone();
+                Ok((u, mail_to.zip(slot)))
             })
             .await?;
         match mail_to {
-            Some(to) => {
-                self.mailer().send(
+            Some((to, slot)) => {
+                slot.send(
                     &to,
                     MailKind::MfaCode,
                     &u.language,
                     &u.user_id,
                     Secret::new(code),
                     minutes(ttl_s),
-                );
+                )?;
                 Ok((u, None))
             }
             None => Ok((u, Some(uri))),
@@ -474,6 +650,8 @@ impl Service {
         let ttl_s = self.inner.cfg.mfa_code_ttl_s;
         let code = generate_code();
         let code2 = code.clone();
+        let mailer = self.mailer().clone();
+        let self_service = !is_admin(&grant);
         let (u, mail_to) = self
             .exec_as(grant, domain_id, move |ctx| {
                 let nc = NewCode {
@@ -482,19 +660,35 @@ impl Service {
                     ttl_ms: ttl_s * 1000,
                 };
                 let (evs, mail_to) = v::disable_mfa(ctx.state(), &user_id, force, &nc, ctx.now)?;
+                // A forced disable (admins) issues nothing; otherwise the pending disable is an
+                // issue (a mailed code, or a TOTP to guess) counted against the target.
+                let slot = if force {
+                    None
+                } else {
+                    issue_mfa(
+                        &mailer,
+                        ctx.state().domain.domain_id.as_str(),
+                        &user_id,
+                        CodePurpose::MfaDisable,
+                        mail_to.as_deref(),
+                        self_service,
+                        ctx.now,
+                    )?
+                };
                 ctx.emit(evs);
-                Ok((rules::user(ctx.state(), &user_id)?.clone(), mail_to))
+                let u = rules::user(ctx.state(), &user_id)?.clone();
+                Ok((u, mail_to.zip(slot)))
             })
             .await?;
-        if let Some(to) = mail_to {
-            self.mailer().send(
+        if let Some((to, slot)) = mail_to {
+            slot.send(
                 &to,
                 MailKind::MfaCode,
                 &u.language,
                 &u.user_id,
                 Secret::new(code),
                 minutes(ttl_s),
-            );
+            )?;
         }
         Ok(u)
     }
@@ -520,7 +714,7 @@ impl Service {
         user_id: String,
         code: Secret,
     ) -> ApiResult<User> {
-        self.confirm_with(grant, domain_id, user_id, code, v::confirm_mfa)
+        self.confirm_with(grant, domain_id, user_id, code, v::confirm_mfa, mfa_target)
             .await
     }
 }
