@@ -590,8 +590,9 @@ mod tests {
         assert!(page.contains(&format!(
             "identityd_request_duration_seconds_sum{{{labels}}} 30.00074\n"
         )));
-        // The other transport and uncalled methods have no series.
-        assert!(!page.contains("transport=\"tarpc\""));
+        // The other transport and uncalled methods have no request series.
+        assert!(!page.contains("identityd_requests_total{transport=\"tarpc\""));
+        assert!(!page.contains("identityd_request_duration_seconds_count{transport=\"tarpc\""));
     }
 
     #[test]
@@ -612,6 +613,34 @@ mod tests {
         assert!(page.contains("identityd_outbox_depth 7\n"));
         assert!(page.contains("identityd_domains 1\n"));
         assert!(page.contains("identityd_users{domain_id=\"domain-\\\"x\\\"\"} 3\n"));
+    }
+
+    #[test]
+    fn without_tenants_no_domain_is_named() {
+        let m = Metrics::new();
+        let g = Gauges {
+            domains: 2,
+            users_total: 5,
+            users: vec![("domain-a".into(), 4), ("domain-b".into(), 1)],
+        };
+        let page = m.render(&g.clone().without_tenants());
+        assert!(page.contains("identityd_users 5\n"), "{page}");
+        assert!(!page.contains("domain_id") && !page.contains("domain-a"), "{page}");
+        let page = m.render(&g);
+        assert!(page.contains("identityd_users{domain_id=\"domain-a\"} 4\n"), "{page}");
+    }
+
+    #[test]
+    fn budget_gauges_track_the_high_water_mark() {
+        let m = Metrics::new();
+        m.rpc_bytes_charged(100, false);
+        m.rpc_bytes_charged(50, true);
+        m.rpc_bytes_released(100);
+        m.rpc_bytes_released(1000);
+        let page = m.render(&Gauges::default());
+        assert!(page.contains("identityd_rpc_request_bytes_in_flight 0\n"), "{page}");
+        assert!(page.contains("identityd_rpc_request_bytes_in_flight_max 150\n"), "{page}");
+        assert!(page.contains("identityd_rpc_budget_waits_total 1\n"), "{page}");
     }
 
     #[test]
