@@ -7,6 +7,8 @@ use crate::model::lockout::LockoutPolicy;
 use crate::model::ratelimit::NoauthLimits;
 use crate::model::verification::CodeLimits;
 use crate::service::ServiceConfig;
+use crate::transport::http::HttpLimits;
+use crate::transport::tarpc::RpcLimits;
 use serde::Deserialize;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -164,6 +166,67 @@ pub struct Settings {
     /// Outbox slots one tenant domain may hold at most [default: 128]
     #[arg(long, env = "IDENTITYD_MAIL_OUTBOX_PER_DOMAIN")]
     pub mail_outbox_per_domain: Option<usize>,
+    // --- security: transport ---
+    /// Largest tarpc request frame in bytes; a longer one closes the connection before its body
+    /// is read (responses may be up to 16 MiB) [default: 1048576]
+    #[arg(long, env = "IDENTITYD_RPC_MAX_REQUEST_BYTES")]
+    pub rpc_max_request_bytes: Option<usize>,
+    /// tarpc request bytes read and not yet answered per connection (a request counts at least
+    /// 4096); further frames of that connection wait [default: 4194304]
+    #[arg(long, env = "IDENTITYD_RPC_CONNECTION_BYTES")]
+    pub rpc_connection_bytes: Option<usize>,
+    /// tarpc request bytes read and not yet answered over all connections; further frames wait
+    /// [default: 16777216]
+    #[arg(long, env = "IDENTITYD_RPC_GLOBAL_BYTES")]
+    pub rpc_global_bytes: Option<usize>,
+    /// Open tarpc connections at most, lowered to fit the descriptor limit [default: 4096]
+    #[arg(long, env = "IDENTITYD_RPC_MAX_CONNECTIONS")]
+    pub rpc_max_connections: Option<usize>,
+    /// Open tarpc connections per peer (IPv4 address, IPv6 /64) at most; 0: no cap [default: 256]
+    #[arg(long, env = "IDENTITYD_RPC_MAX_CONNECTIONS_PER_PEER")]
+    pub rpc_max_connections_per_peer: Option<usize>,
+    /// Requests in flight per tarpc connection; more are answered with a throttling error
+    /// [default: 1024]
+    #[arg(long, env = "IDENTITYD_RPC_MAX_IN_FLIGHT")]
+    pub rpc_max_in_flight: Option<usize>,
+    /// Seconds a new tarpc connection has to send its first request, and a begun request frame
+    /// to complete [default: 10]
+    #[arg(long, env = "IDENTITYD_RPC_HANDSHAKE_TIMEOUT")]
+    pub rpc_handshake_timeout: Option<f64>,
+    /// Seconds a tarpc connection with nothing in flight stays open without a request
+    /// [default: 300]
+    #[arg(long, env = "IDENTITYD_RPC_IDLE_TIMEOUT")]
+    pub rpc_idle_timeout: Option<f64>,
+    /// Longest deadline in seconds a tarpc request may ask for; longer ones are shortened to it
+    /// [default: 60]
+    #[arg(long, env = "IDENTITYD_RPC_MAX_DEADLINE")]
+    pub rpc_max_deadline: Option<f64>,
+    /// Open HTTP connections at most, lowered to fit the descriptor limit [default: 4096]
+    #[arg(long, env = "IDENTITYD_HTTP_MAX_CONNECTIONS")]
+    pub http_max_connections: Option<usize>,
+    /// Open HTTP connections per peer (IPv4 address, IPv6 /64); beyond, requests get 429 and the
+    /// connection is closed; 0: no cap [default: 256]
+    #[arg(long, env = "IDENTITYD_HTTP_MAX_CONNECTIONS_PER_PEER")]
+    pub http_max_connections_per_peer: Option<usize>,
+    /// Seconds a client has to send a request head (408 and closed beyond) [default: 5]
+    #[arg(long, env = "IDENTITYD_HTTP_HEADER_TIMEOUT")]
+    pub http_header_timeout: Option<f64>,
+    /// Seconds a client has to send a request body once its head arrived (closed beyond)
+    /// [default: 10]
+    #[arg(long, env = "IDENTITYD_HTTP_BODY_TIMEOUT")]
+    pub http_body_timeout: Option<f64>,
+    /// Seconds an idle keep-alive HTTP connection stays open [default: 5]
+    #[arg(long, env = "IDENTITYD_HTTP_KEEP_ALIVE")]
+    pub http_keep_alive: Option<f64>,
+    /// File descriptors kept free of connections for the log, snapshots and mail; connection
+    /// caps are lowered to fit the descriptor limit minus this [default: 256]
+    #[arg(long, env = "IDENTITYD_FD_RESERVE")]
+    pub fd_reserve: Option<u64>,
+    /// Let /metrics show per-domain series (domain_id labels) to a scraper presenting the
+    /// system key as a bearer token; without it, or to anyone else, only totals [default: false]
+    #[arg(long, env = "IDENTITYD_METRICS_TENANT_LABELS", num_args = 0..=1, default_missing_value = "true")]
+    #[serde(default)]
+    pub metrics_tenant_labels: Option<bool>,
 }
 
 macro_rules! layer {
@@ -230,7 +293,24 @@ impl Settings {
             mail_user_quota,
             mail_domain_quota,
             mail_outbox,
-            mail_outbox_per_domain
+            mail_outbox_per_domain,
+            // --- security: transport ---
+            rpc_max_request_bytes,
+            rpc_connection_bytes,
+            rpc_global_bytes,
+            rpc_max_connections,
+            rpc_max_connections_per_peer,
+            rpc_max_in_flight,
+            rpc_handshake_timeout,
+            rpc_idle_timeout,
+            rpc_max_deadline,
+            http_max_connections,
+            http_max_connections_per_peer,
+            http_header_timeout,
+            http_body_timeout,
+            http_keep_alive,
+            fd_reserve,
+            metrics_tenant_labels
         ))
     }
 }
@@ -276,6 +356,20 @@ pub struct Config {
     pub mail_outbox: usize,
     /// Outbox slots per tenant domain (`--mail-outbox-per-domain`).
     pub mail_outbox_per_domain: usize,
+    // --- security: transport ---
+    pub rpc_limits: RpcLimits,
+    pub http_limits: HttpLimits,
+    /// Descriptors kept free of connections (see `server::fit_connection_caps`).
+    pub fd_reserve: u64,
+}
+
+/// A number of seconds from a flag: finite, above 0, at most a day.
+fn seconds_flag(name: &str, v: f64) -> anyhow::Result<std::time::Duration> {
+    anyhow::ensure!(
+        v.is_finite() && v > 0.0 && v <= 86_400.0,
+        "--{name} must be above 0 and at most 86400 seconds"
+    );
+    Ok(std::time::Duration::from_secs_f64(v))
 }
 
 impl Config {
@@ -314,6 +408,9 @@ impl Config {
             code_limits: CodeLimits::default(),
             mail_outbox: 1024,
             mail_outbox_per_domain: 128,
+            rpc_limits: RpcLimits::default(),
+            http_limits: HttpLimits::default(),
+            fd_reserve: 256,
         }
     }
 
@@ -478,6 +575,45 @@ impl Config {
         if let Some(v) = s.mail_outbox_per_domain {
             c.mail_outbox_per_domain = v.max(1);
         }
+        // --- security: transport ---
+        let r = &mut c.rpc_limits;
+        r.max_request_frame = s.rpc_max_request_bytes.unwrap_or(r.max_request_frame);
+        r.connection_bytes = s.rpc_connection_bytes.unwrap_or(r.connection_bytes);
+        r.global_bytes = s.rpc_global_bytes.unwrap_or(r.global_bytes);
+        r.max_connections = s.rpc_max_connections.unwrap_or(r.max_connections);
+        r.max_connections_per_peer = s
+            .rpc_max_connections_per_peer
+            .unwrap_or(r.max_connections_per_peer);
+        r.max_in_flight_per_connection = s
+            .rpc_max_in_flight
+            .unwrap_or(r.max_in_flight_per_connection);
+        if let Some(v) = s.rpc_handshake_timeout {
+            r.handshake_timeout = seconds_flag("rpc-handshake-timeout", v)?;
+        }
+        if let Some(v) = s.rpc_idle_timeout {
+            r.idle_timeout = seconds_flag("rpc-idle-timeout", v)?;
+        }
+        if let Some(v) = s.rpc_max_deadline {
+            r.max_deadline = seconds_flag("rpc-max-deadline", v)?;
+        }
+        r.validate().map_err(|e| anyhow::anyhow!("tarpc limits: {e}"))?;
+        let h = &mut c.http_limits;
+        h.max_connections = s.http_max_connections.unwrap_or(h.max_connections);
+        anyhow::ensure!(h.max_connections > 0, "--http-max-connections must be at least 1");
+        h.max_connections_per_peer = s
+            .http_max_connections_per_peer
+            .unwrap_or(h.max_connections_per_peer);
+        if let Some(v) = s.http_header_timeout {
+            h.header_timeout = seconds_flag("http-header-timeout", v)?;
+        }
+        if let Some(v) = s.http_body_timeout {
+            h.body_timeout = seconds_flag("http-body-timeout", v)?;
+        }
+        if let Some(v) = s.http_keep_alive {
+            h.keep_alive = seconds_flag("http-keep-alive", v)?;
+        }
+        h.metrics_tenant_labels = s.metrics_tenant_labels.unwrap_or(false);
+        c.fd_reserve = s.fd_reserve.unwrap_or(c.fd_reserve);
         Ok(c)
     }
 }

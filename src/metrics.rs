@@ -9,6 +9,7 @@
 
 use crate::actor::registry::Registry;
 use crate::api::{ApiResult, ErrorCode};
+use crate::transport::conn::Refusal;
 use std::fmt::Write as _;
 use std::future::Future;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
@@ -141,7 +142,12 @@ impl MethodStats {
 #[derive(Debug, Default, Clone, PartialEq)]
 pub struct Gauges {
     pub domains: u64,
-    /// (domain_id, number of users), sorted by domain_id.
+    /// Users in every domain together.
+    pub users_total: u64,
+    /// (domain_id, number of users), sorted by domain_id. Tenant labels: rendered only when
+    /// the page may show them (`--metrics-tenant-labels` and the system key, see
+    /// `transport::http`); otherwise [`Gauges::without_tenants`] empties it and the page shows
+    /// `users_total` unlabelled.
     pub users: Vec<(String, u64)>,
 }
 
@@ -161,8 +167,70 @@ impl Gauges {
         }
         Gauges {
             domains: users.len() as u64,
+            users_total: users.iter().map(|(_, n)| *n).fold(0u64, u64::saturating_add),
             users,
         }
+    }
+
+    /// The same gauges with no series naming a domain.
+    pub fn without_tenants(mut self) -> Gauges {
+        self.users = Vec::new();
+        self
+    }
+}
+
+/// Counters and gauges of the transports' connection and request limits.
+#[derive(Default)]
+struct NetStats {
+    /// Open connections, by transport.
+    open: [AtomicU64; 2],
+    /// Refused connections, by transport and [`Refusal`] (total, per peer).
+    refused: [[AtomicU64; 2]; 2],
+    /// Connections closed by a deadline, by [`Deadline`].
+    timeouts: [AtomicU64; 4],
+    /// tarpc request frames refused for their size.
+    frames_too_large: AtomicU64,
+    /// Bytes charged to the tarpc request budget now, and the most ever charged at once.
+    rpc_bytes: AtomicU64,
+    rpc_bytes_max: AtomicU64,
+    /// Request frames that had to wait for the byte budget.
+    rpc_budget_waits: AtomicU64,
+}
+
+/// A deadline that closes connections.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Deadline {
+    /// A tarpc connection sent no complete frame within the handshake timeout.
+    RpcHandshake,
+    /// A tarpc request frame, once begun, did not complete in time.
+    RpcFrame,
+    /// A tarpc connection was idle (nothing in flight, no frame) for the idle timeout.
+    RpcIdle,
+    /// An HTTP request body did not arrive within the body timeout.
+    HttpBody,
+}
+
+impl Deadline {
+    const ALL: [Deadline; 4] = [
+        Deadline::RpcHandshake,
+        Deadline::RpcFrame,
+        Deadline::RpcIdle,
+        Deadline::HttpBody,
+    ];
+    fn labels(self) -> (&'static str, &'static str) {
+        match self {
+            Deadline::RpcHandshake => ("tarpc", "handshake"),
+            Deadline::RpcFrame => ("tarpc", "frame"),
+            Deadline::RpcIdle => ("tarpc", "idle"),
+            Deadline::HttpBody => ("http", "body"),
+        }
+    }
+}
+
+fn transport_index(t: Transport) -> usize {
+    match t {
+        Transport::Tarpc => 0,
+        Transport::Http => 1,
     }
 }
 
@@ -176,6 +244,7 @@ pub struct Metrics {
     outbox_wired: AtomicBool,
     /// Mails not sent, by [`MAIL_DROP_REASONS`].
     mail_dropped: [AtomicU64; 3],
+    net: NetStats,
 }
 
 /// Why a mail was not sent (`identityd_mail_dropped_total{reason}`): a mail quota (user or
@@ -199,15 +268,132 @@ impl Metrics {
             outbox_depth: AtomicU64::new(0),
             outbox_wired: AtomicBool::new(false),
             mail_dropped: Default::default(),
+            net: NetStats::default(),
         }
     }
 
     fn stats(&self, method: MethodId, transport: Transport) -> &MethodStats {
-        let t = match transport {
-            Transport::Tarpc => 0,
-            Transport::Http => 1,
+        &self.methods[method as usize * Transport::ALL.len() + transport_index(transport)]
+    }
+
+    /// A connection was admitted on `t`.
+    pub fn conn_opened(&self, t: Transport) {
+        self.net.open[transport_index(t)].fetch_add(1, Relaxed);
+    }
+
+    /// An admitted connection on `t` closed.
+    pub fn conn_closed(&self, t: Transport) {
+        let _ = self.net.open[transport_index(t)]
+            .fetch_update(Relaxed, Relaxed, |n| Some(n.saturating_sub(1)));
+    }
+
+    /// A connection on `t` was refused by a connection cap.
+    pub fn conn_refused(&self, t: Transport, why: Refusal) {
+        let i = match why {
+            Refusal::Total => 0,
+            Refusal::PerPeer => 1,
         };
-        &self.methods[method as usize * Transport::ALL.len() + t]
+        self.net.refused[transport_index(t)][i].fetch_add(1, Relaxed);
+    }
+
+    /// A connection was closed by a deadline.
+    pub fn timed_out(&self, d: Deadline) {
+        self.net.timeouts[d as usize].fetch_add(1, Relaxed);
+    }
+
+    /// A tarpc request frame over the size limit was refused (its connection closed).
+    pub fn frame_too_large(&self) {
+        self.net.frames_too_large.fetch_add(1, Relaxed);
+    }
+
+    /// `n` bytes were charged to the tarpc request budget (`waited`: not at once).
+    pub fn rpc_bytes_charged(&self, n: u64, waited: bool) {
+        let now = self.net.rpc_bytes.fetch_add(n, Relaxed).saturating_add(n);
+        self.net.rpc_bytes_max.fetch_max(now, Relaxed);
+        if waited {
+            self.net.rpc_budget_waits.fetch_add(1, Relaxed);
+        }
+    }
+
+    /// `n` charged bytes were given back (the request's handler finished).
+    pub fn rpc_bytes_released(&self, n: u64) {
+        let _ = self
+            .net
+            .rpc_bytes
+            .fetch_update(Relaxed, Relaxed, |v| Some(v.saturating_sub(n)));
+    }
+
+    fn render_net(&self, out: &mut String) {
+        let n = &self.net;
+        let _ = writeln!(
+            out,
+            "# HELP identityd_connections Open connections by transport.\n# TYPE identityd_connections gauge"
+        );
+        for t in Transport::ALL {
+            let _ = writeln!(
+                out,
+                "identityd_connections{{transport=\"{}\"}} {}",
+                t.label(),
+                n.open[transport_index(t)].load(Relaxed)
+            );
+        }
+        let _ = writeln!(
+            out,
+            "# HELP identityd_connections_refused_total Connections refused by a connection cap (reason: total or per_peer).\n\
+             # TYPE identityd_connections_refused_total counter"
+        );
+        for t in Transport::ALL {
+            for (i, why) in [Refusal::Total, Refusal::PerPeer].iter().enumerate() {
+                let _ = writeln!(
+                    out,
+                    "identityd_connections_refused_total{{transport=\"{}\",reason=\"{}\"}} {}",
+                    t.label(),
+                    why.label(),
+                    n.refused[transport_index(t)][i].load(Relaxed)
+                );
+            }
+        }
+        let _ = writeln!(
+            out,
+            "# HELP identityd_connection_timeouts_total Connections closed by a deadline.\n\
+             # TYPE identityd_connection_timeouts_total counter"
+        );
+        for d in Deadline::ALL {
+            let (t, which) = d.labels();
+            let _ = writeln!(
+                out,
+                "identityd_connection_timeouts_total{{transport=\"{t}\",deadline=\"{which}\"}} {}",
+                n.timeouts[d as usize].load(Relaxed)
+            );
+        }
+        let _ = writeln!(
+            out,
+            "# HELP identityd_rpc_frames_too_large_total tarpc request frames refused for their size.\n\
+             # TYPE identityd_rpc_frames_too_large_total counter\n\
+             identityd_rpc_frames_too_large_total {}",
+            n.frames_too_large.load(Relaxed)
+        );
+        let _ = writeln!(
+            out,
+            "# HELP identityd_rpc_request_bytes_in_flight tarpc request bytes charged to the budget (read, not yet answered).\n\
+             # TYPE identityd_rpc_request_bytes_in_flight gauge\n\
+             identityd_rpc_request_bytes_in_flight {}",
+            n.rpc_bytes.load(Relaxed)
+        );
+        let _ = writeln!(
+            out,
+            "# HELP identityd_rpc_request_bytes_in_flight_max The most tarpc request bytes ever charged at once.\n\
+             # TYPE identityd_rpc_request_bytes_in_flight_max gauge\n\
+             identityd_rpc_request_bytes_in_flight_max {}",
+            n.rpc_bytes_max.load(Relaxed)
+        );
+        let _ = writeln!(
+            out,
+            "# HELP identityd_rpc_budget_waits_total tarpc request frames that waited for the byte budget.\n\
+             # TYPE identityd_rpc_budget_waits_total counter\n\
+             identityd_rpc_budget_waits_total {}",
+            n.rpc_budget_waits.load(Relaxed)
+        );
     }
 
     /// Records one request: how long it took and its outcome (`None` = ok).
@@ -307,17 +493,26 @@ impl Metrics {
             "# HELP identityd_domains Domains in memory.\n# TYPE identityd_domains gauge\nidentityd_domains {}",
             gauges.domains
         );
-        let _ = writeln!(
-            out,
-            "# HELP identityd_users Users per domain.\n# TYPE identityd_users gauge"
-        );
-        for (domain_id, n) in &gauges.users {
+        if gauges.users.is_empty() {
             let _ = writeln!(
                 out,
-                "identityd_users{{domain_id=\"{}\"}} {n}",
-                label_value(domain_id)
+                "# HELP identityd_users Users (in all domains).\n# TYPE identityd_users gauge\nidentityd_users {}",
+                gauges.users_total
             );
+        } else {
+            let _ = writeln!(
+                out,
+                "# HELP identityd_users Users per domain.\n# TYPE identityd_users gauge"
+            );
+            for (domain_id, n) in &gauges.users {
+                let _ = writeln!(
+                    out,
+                    "identityd_users{{domain_id=\"{}\"}} {n}",
+                    label_value(domain_id)
+                );
+            }
         }
+        self.render_net(&mut out);
         if self.fsync_wired.load(Relaxed) {
             let _ = writeln!(
                 out,
@@ -433,8 +628,9 @@ mod tests {
         assert!(page.contains(&format!(
             "identityd_request_duration_seconds_sum{{{labels}}} 30.00074\n"
         )));
-        // The other transport and uncalled methods have no series.
-        assert!(!page.contains("transport=\"tarpc\""));
+        // The other transport and uncalled methods have no request series.
+        assert!(!page.contains("identityd_requests_total{transport=\"tarpc\""));
+        assert!(!page.contains("identityd_request_duration_seconds_count{transport=\"tarpc\""));
     }
 
     #[test]
@@ -447,6 +643,7 @@ mod tests {
         m.set_outbox_depth(7);
         let page = m.render(&Gauges {
             domains: 1,
+            users_total: 3,
             users: vec![("domain-\"x\"".into(), 3)],
         });
         assert!(page.contains("identityd_wal_fsync_duration_seconds_bucket{le=\"0.00025\"} 1\n"));
@@ -454,6 +651,34 @@ mod tests {
         assert!(page.contains("identityd_outbox_depth 7\n"));
         assert!(page.contains("identityd_domains 1\n"));
         assert!(page.contains("identityd_users{domain_id=\"domain-\\\"x\\\"\"} 3\n"));
+    }
+
+    #[test]
+    fn without_tenants_no_domain_is_named() {
+        let m = Metrics::new();
+        let g = Gauges {
+            domains: 2,
+            users_total: 5,
+            users: vec![("domain-a".into(), 4), ("domain-b".into(), 1)],
+        };
+        let page = m.render(&g.clone().without_tenants());
+        assert!(page.contains("identityd_users 5\n"), "{page}");
+        assert!(!page.contains("domain_id") && !page.contains("domain-a"), "{page}");
+        let page = m.render(&g);
+        assert!(page.contains("identityd_users{domain_id=\"domain-a\"} 4\n"), "{page}");
+    }
+
+    #[test]
+    fn budget_gauges_track_the_high_water_mark() {
+        let m = Metrics::new();
+        m.rpc_bytes_charged(100, false);
+        m.rpc_bytes_charged(50, true);
+        m.rpc_bytes_released(100);
+        m.rpc_bytes_released(1000);
+        let page = m.render(&Gauges::default());
+        assert!(page.contains("identityd_rpc_request_bytes_in_flight 0\n"), "{page}");
+        assert!(page.contains("identityd_rpc_request_bytes_in_flight_max 150\n"), "{page}");
+        assert!(page.contains("identityd_rpc_budget_waits_total 1\n"), "{page}");
     }
 
     #[test]

@@ -273,6 +273,7 @@ async fn start_inner(config: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<S
         config.snapshot_log_bytes,
     ));
 
+    let (rpc_limits, http_limits) = connection_limits(config);
     let listener = transport::tarpc::bind(config.rpc_addr)
         .await
         .with_context(|| format!("binding the RPC address {}", config.rpc_addr))?;
@@ -281,12 +282,25 @@ async fn start_inner(config: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<S
         listener,
         service.clone(),
         metrics.clone(),
-        transport::tarpc::RpcLimits::default(),
+        rpc_limits,
     ));
     let (http, http_server) = match config.http_addr {
         Some(addr) => {
-            let (bound, handle) = transport::http::start(addr, service.clone(), metrics.clone())
-                .with_context(|| format!("binding the HTTP address {addr}"))?;
+            // Per-domain /metrics series are unlocked by the system key (read again: the
+            // service holds the first copy).
+            let metrics_key = if http_limits.metrics_tenant_labels {
+                Some(SystemKey::load_or_create(&config.system_key_file)?.0)
+            } else {
+                None
+            };
+            let (bound, handle) = transport::http::start(
+                addr,
+                service.clone(),
+                metrics.clone(),
+                http_limits,
+                metrics_key,
+            )
+            .with_context(|| format!("binding the HTTP address {addr}"))?;
             (Some(bound), Some(handle))
         }
         None => (None, None),
@@ -300,6 +314,94 @@ async fn start_inner(config: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<S
         service,
         _lock: lock,
     })
+}
+
+// --- security: transport ---
+
+/// The process's soft limit on open descriptors (`RLIMIT_NOFILE`), if it can be read.
+pub fn fd_limit() -> Option<u64> {
+    let mut r = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit writes into the struct it is given.
+    let rc = unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut r) };
+    (rc == 0).then_some(r.rlim_cur)
+}
+
+/// Raises the soft descriptor limit to the hard one (the binary calls this at start, so the
+/// connection caps fit below a limit as high as the system allows). Returns (soft, hard) after.
+pub fn raise_fd_limit() -> std::io::Result<(u64, u64)> {
+    let mut r = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit/setrlimit read and write the struct they are given.
+    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut r) } != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    if r.rlim_cur < r.rlim_max {
+        let raised = libc::rlimit {
+            rlim_cur: r.rlim_max,
+            rlim_max: r.rlim_max,
+        };
+        if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &raised) } != 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        r.rlim_cur = r.rlim_max;
+    }
+    Ok((r.rlim_cur, r.rlim_max))
+}
+
+/// Connection caps that fit the descriptor limit: `rpc + http <= fd_limit - reserve` (each at
+/// least 1), shrinking both in proportion when the configured caps do not fit. `http` is 0
+/// when the gateway is disabled. The reserve keeps descriptors for the log (segment rolls,
+/// the directory sync), snapshots, mail and the listeners.
+pub fn fit_connection_caps(rpc: usize, http: usize, fd_limit: u64, reserve: u64) -> (usize, usize) {
+    let room = usize::try_from(fd_limit.saturating_sub(reserve)).unwrap_or(usize::MAX);
+    let want = rpc.saturating_add(http);
+    if want <= room {
+        return (rpc, http);
+    }
+    let share = |n: usize| -> usize {
+        let scaled = (n as u128).saturating_mul(room as u128) / (want.max(1) as u128);
+        usize::try_from(scaled).unwrap_or(usize::MAX).max(1)
+    };
+    (share(rpc), if http == 0 { 0 } else { share(http) })
+}
+
+/// The transports' limits from the configuration, with connection caps fitted to the
+/// descriptor limit.
+fn connection_limits(
+    config: &Config,
+) -> (
+    transport::tarpc::RpcLimits,
+    transport::http::HttpLimits,
+) {
+    let mut rpc = config.rpc_limits;
+    let mut http = config.http_limits;
+    let http_cap = if config.http_addr.is_some() {
+        http.max_connections
+    } else {
+        0
+    };
+    if let Some(limit) = fd_limit() {
+        let (r, h) = fit_connection_caps(rpc.max_connections, http_cap, limit, config.fd_reserve);
+        if r < rpc.max_connections || h < http_cap {
+            tracing::warn!(
+                fd_limit = limit,
+                fd_reserve = config.fd_reserve,
+                rpc_max_connections = r,
+                http_max_connections = h,
+                "connection caps lowered to fit the descriptor limit"
+            );
+        }
+        rpc.max_connections = r;
+        if h > 0 {
+            http.max_connections = h;
+        }
+    }
+    (rpc, http)
 }
 
 /// Takes a snapshot every `interval_s` seconds (0: never by time) and whenever more than

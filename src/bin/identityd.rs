@@ -78,6 +78,12 @@ fn main() {
 fn serve(settings: Settings) -> anyhow::Result<()> {
     let config = Config::from_settings(settings.with_file()?)?;
     init_logs(config.json_logs);
+    // Descriptors: as many as the system allows, so the connection caps (fitted below the limit
+    // minus --fd-reserve) leave head-room for the log and snapshots.
+    match identityd::server::raise_fd_limit() {
+        Ok((soft, hard)) => tracing::info!(soft, hard, "descriptor limit"),
+        Err(e) => tracing::warn!(error = %e, "could not raise the descriptor limit"),
+    }
     let server = Server::start(config, Arc::new(SystemClock))?;
     let http = server
         .http_addr

@@ -99,6 +99,43 @@ pub(crate) fn create_segment(
     Ok((file, path, len))
 }
 
+/// Name of the spare segment: created (and preallocated) ahead of time, so a roll needs no new
+/// file descriptor. Its `.log.tmp` suffix makes recovery delete a spare left by a crash.
+pub(crate) const SPARE_NAME: &str = "wal-spare.log.tmp";
+
+/// Creates the spare segment file (no header yet): zero-filled up to `prealloc_to` (at least the
+/// header's length) and fsynced. Returns the open file (read+write) and its length.
+pub(crate) fn create_spare(dir: &Path, prealloc_to: Option<u64>) -> Result<(File, u64)> {
+    let path = dir.join(SPARE_NAME);
+    let file = super::create_private(&path).map_err(io_err(&path))?;
+    let header = SEGMENT_HEADER_LEN as u64;
+    let len = prealloc_to.unwrap_or(header).max(header);
+    zero_fill(&file, &path, 0, len)?;
+    file.sync_all().map_err(io_err(&path))?;
+    Ok((file, len))
+}
+
+/// Turns the spare into the segment whose first record has `first_lsn`, opening nothing: writes
+/// the header, fsyncs, renames it into place and fsyncs the directory through `dir_handle`.
+/// Returns the file and its path.
+pub(crate) fn commit_spare(
+    dir: &Path,
+    dir_handle: &File,
+    spare: File,
+    first_lsn: u64,
+) -> Result<(File, PathBuf)> {
+    let from = dir.join(SPARE_NAME);
+    let path = dir.join(segment_name(first_lsn));
+    spare
+        .write_all_at(&encode_segment_header(first_lsn), 0)
+        .map_err(io_err(&from))?;
+    spare.sync_all().map_err(io_err(&from))?;
+    fs::rename(&from, &path).map_err(io_err(&path))?;
+    dir_handle.sync_all().map_err(io_err(dir))?;
+    tracing::debug!(path = %path.display(), first_lsn, "WAL segment from the spare");
+    Ok((spare, path))
+}
+
 /// Saves `data[offset..save_end]` to `<path>.torn-<offset>` (fsynced), then
 /// truncates `path` to `offset` and fsyncs it and the directory.
 /// Returns the path of the saved copy.

@@ -9,7 +9,10 @@ use super::frame::{
     self, MAX_RECORD_BYTES, RECORD_HEADER_LEN, SEGMENT_HEADER_LEN, ScanEnd, decode_segment_header,
     encode_record, frame_len,
 };
-use super::segment::{create_segment, list_segments, move_aside, save_and_truncate, zero_fill};
+use super::segment::{
+    commit_spare, create_segment, create_spare, list_segments, move_aside, save_and_truncate,
+    zero_fill,
+};
 use super::sync_dir;
 
 /// The write buffer is written out (no sync) once it holds this many bytes.
@@ -117,6 +120,11 @@ pub struct Wal {
     buf: Vec<u8>,
     next_lsn: u64,
     failed: bool,
+    /// Opened ahead of time so that a roll opens no file: the next segment (a preallocated spare,
+    /// see `segment::SPARE_NAME`) and the directory (for the fsync after the rename). Without
+    /// them (they could not be opened) a roll creates the segment as before.
+    spare: Option<(File, u64)>,
+    dir_handle: Option<File>,
 }
 
 /// A segment kept after the recovery scan.
@@ -426,7 +434,11 @@ impl Wal {
             buf: Vec::new(),
             next_lsn: last_lsn + 1,
             failed: false,
+            spare: None,
+            dir_handle: None,
         };
+        let mut wal = wal;
+        wal.prepare_spare();
         Ok((wal, rec))
     }
 
@@ -439,7 +451,7 @@ impl Wal {
     ) -> Result<Wal> {
         let prealloc = opts.preallocate.then_some(opts.segment_bytes);
         let (file, path, file_len) = create_segment(dir, first_lsn, prealloc)?;
-        Ok(Wal {
+        let mut wal = Wal {
             dir: dir.to_path_buf(),
             opts,
             closed,
@@ -454,7 +466,40 @@ impl Wal {
             buf: Vec::new(),
             next_lsn: first_lsn,
             failed: false,
-        })
+            spare: None,
+            dir_handle: None,
+        };
+        wal.prepare_spare();
+        Ok(wal)
+    }
+
+    /// Opens what the next roll needs (the directory handle, the spare segment) if it is not
+    /// open yet. Best effort: a failure (e.g. no descriptor free) is logged, and that roll
+    /// creates its segment the old way.
+    fn prepare_spare(&mut self) {
+        if self.dir_handle.is_none() {
+            match File::open(&self.dir) {
+                Ok(f) => self.dir_handle = Some(f),
+                Err(e) => {
+                    tracing::warn!(dir = %self.dir.display(), error = %e, "could not open the WAL directory ahead of a roll");
+                    return;
+                }
+            }
+        }
+        if self.spare.is_none() {
+            let prealloc = self.opts.preallocate.then_some(self.opts.segment_bytes);
+            match create_spare(&self.dir, prealloc) {
+                Ok(s) => self.spare = Some(s),
+                Err(e) => {
+                    tracing::warn!(error = %e, "could not create the spare WAL segment");
+                }
+            }
+        }
+    }
+
+    /// Whether the next roll is ready to open no file.
+    pub fn spare_ready(&self) -> bool {
+        self.spare.is_some() && self.dir_handle.is_some()
     }
 
     /// Repair fallback: moves `segments` aside and starts an empty log at `after_lsn + 1`.
@@ -559,8 +604,23 @@ impl Wal {
         }
         a.file.sync_all().map_err(io_err(&a.path))?;
         a.synced = a.written;
-        let prealloc = self.opts.preallocate.then_some(self.opts.segment_bytes);
-        let (file, path, file_len) = create_segment(&self.dir, self.next_lsn, prealloc)?;
+        let spare = match (self.spare.take(), &self.dir_handle) {
+            (Some((file, len)), Some(dir_handle)) => Some((file, len, dir_handle)),
+            (s, _) => {
+                self.spare = s;
+                None
+            }
+        };
+        let (file, path, file_len) = match spare {
+            Some((file, len, dir_handle)) => {
+                let (file, path) = commit_spare(&self.dir, dir_handle, file, self.next_lsn)?;
+                (file, path, len)
+            }
+            None => {
+                let prealloc = self.opts.preallocate.then_some(self.opts.segment_bytes);
+                create_segment(&self.dir, self.next_lsn, prealloc)?
+            }
+        };
         let new = Active {
             file,
             path,
@@ -577,6 +637,9 @@ impl Wal {
             last_lsn: self.next_lsn - 1,
             data_bytes: old.written - HEADER,
         });
+        // The old segment's descriptor is closed now: the next spare takes its place.
+        drop(old.file);
+        self.prepare_spare();
         Ok(())
     }
 
@@ -667,5 +730,41 @@ impl Wal {
             .map(|c| c.path.clone())
             .chain(std::iter::once(self.active.path.clone()))
             .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::segment::SPARE_NAME;
+
+    fn opts() -> WalOptions {
+        WalOptions {
+            segment_bytes: 4096,
+            preallocate: true,
+        }
+    }
+
+    #[test]
+    fn rolls_into_the_spare_and_prepares_the_next_one() {
+        let t = tempfile::tempdir().unwrap();
+        let (mut wal, _) = Wal::open(t.path(), opts(), 0, false).unwrap();
+        assert!(wal.spare_ready());
+        let spare = t.path().join(SPARE_NAME);
+        assert_eq!(fs::metadata(&spare).unwrap().len(), 4096);
+        let payload = vec![7u8; 1000];
+        for _ in 0..10 {
+            wal.append(&payload).unwrap();
+        }
+        wal.sync().unwrap();
+        assert!(wal.segment_paths().len() >= 3, "{:?}", wal.segment_paths());
+        assert!(wal.spare_ready() && spare.exists());
+        drop(wal);
+        // A spare left behind is removed on open; every record comes back.
+        let (wal, rec) = Wal::open(t.path(), opts(), 0, false).unwrap();
+        assert_eq!(rec.records.len(), 10);
+        assert!(rec.records.iter().all(|(_, p)| p == &payload));
+        assert_eq!(wal.last_lsn(), 10);
+        assert!(wal.spare_ready());
     }
 }

@@ -3,18 +3,75 @@
 //! of SPEC section 8. Also `GET /healthz`, `GET /metrics` (Prometheus text, see `crate::metrics`)
 //! and `GET /openapi.json` (see `super::openapi`).
 
+use super::conn::{ConnGuard, ConnLimiter, Refusal};
 use crate::api::*;
-use crate::metrics::{Gauges, MethodId, Metrics, Transport, instrument};
+use crate::auth::syskey::SystemKey;
+use crate::metrics::{Deadline, Gauges, MethodId, Metrics, Transport, instrument};
 use crate::service::Service;
-use actix_web::http::{StatusCode, header};
-use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
+use actix_web::body::MessageBody;
+use actix_web::dev::{Service as _, ServiceResponse};
+use actix_web::http::{ConnectionType, StatusCode, header};
+use actix_web::{App, HttpMessage, HttpRequest, HttpResponse, HttpServer, web};
 use futures::StreamExt;
 use serde::de::DeserializeOwned;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 /// Largest request body accepted.
 pub const MAX_BODY: usize = 1024 * 1024;
+
+/// The gateway's connection limits and deadlines.
+#[derive(Debug, Clone, Copy)]
+pub struct HttpLimits {
+    /// Open connections at most (beyond, the listener stops accepting until one closes).
+    pub max_connections: usize,
+    /// Open connections per peer (IPv4 address, IPv6 /64); beyond, each request is answered 429
+    /// and the connection closed. 0: no per-peer cap.
+    pub max_connections_per_peer: usize,
+    /// Time a client has to send a request's head (after connecting, or after the previous
+    /// response); 408 and closed otherwise.
+    pub header_timeout: Duration,
+    /// Time a client has to send a request's body once its head arrived; closed otherwise.
+    pub body_timeout: Duration,
+    /// Time an idle keep-alive connection stays open.
+    pub keep_alive: Duration,
+    /// `/metrics` shows per-domain series (`domain_id` labels) to a scraper presenting the
+    /// system key; never to anyone else.
+    pub metrics_tenant_labels: bool,
+}
+
+impl Default for HttpLimits {
+    fn default() -> Self {
+        HttpLimits {
+            max_connections: 4096,
+            max_connections_per_peer: 256,
+            header_timeout: Duration::from_secs(5),
+            body_timeout: Duration::from_secs(10),
+            keep_alive: Duration::from_secs(5),
+            metrics_tenant_labels: false,
+        }
+    }
+}
+
+/// One connection's slot (or why it has none), kept in the connection's data: dropped, and the
+/// slot given back, when the connection closes.
+struct HttpConn {
+    slot: Result<ConnGuard, Refusal>,
+    metrics: Arc<Metrics>,
+}
+
+impl Drop for HttpConn {
+    fn drop(&mut self) {
+        if self.slot.is_ok() {
+            self.metrics.conn_closed(Transport::Http);
+        }
+    }
+}
+
+/// Marks a request whose connection must close after the response (its body was not read).
+#[derive(Clone, Copy)]
+struct CloseAfter;
 
 /// How a response becomes JSON. Most types are their serde form; user infos drop the fields a
 /// projection (`only`/`minimal`) left out.
@@ -137,11 +194,28 @@ fn too_large() -> ApiError {
     )
 }
 
-/// Reads at most [`MAX_BODY`] bytes (refusing early on `Content-Length`) and decodes the JSON;
-/// an empty body is `{}`.
+/// Reads the body: at most [`MAX_BODY`] bytes, all of it within `deadline`.
+async fn read_body(mut body: web::Payload) -> ApiResult<web::BytesMut> {
+    let mut buf = web::BytesMut::new();
+    while let Some(chunk) = body.next().await {
+        let chunk =
+            chunk.map_err(|_| ApiError::invalid("body", "could not read the request body"))?;
+        if buf.len().saturating_add(chunk.len()) > MAX_BODY {
+            return Err(too_large());
+        }
+        buf.extend_from_slice(&chunk);
+    }
+    Ok(buf)
+}
+
+/// Reads at most [`MAX_BODY`] bytes (refusing early on `Content-Length`) within the body
+/// timeout and decodes the JSON; an empty body is `{}`. When the body is refused unread, the
+/// connection is closed after the response.
 async fn decode<T: DeserializeOwned>(
     req: &HttpRequest,
-    mut body: web::Payload,
+    body: web::Payload,
+    limits: &HttpLimits,
+    metrics: &Metrics,
 ) -> ApiResult<(Credential, T)> {
     let declared = req
         .headers()
@@ -149,17 +223,27 @@ async fn decode<T: DeserializeOwned>(
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<usize>().ok());
     if declared.is_some_and(|n| n > MAX_BODY) {
+        req.extensions_mut().insert(CloseAfter);
         return Err(too_large());
     }
-    let mut buf = web::BytesMut::new();
-    while let Some(chunk) = body.next().await {
-        let chunk =
-            chunk.map_err(|_| ApiError::invalid("body", "could not read the request body"))?;
-        if buf.len() + chunk.len() > MAX_BODY {
-            return Err(too_large());
+    let buf = match tokio::time::timeout(limits.body_timeout, read_body(body)).await {
+        Ok(Ok(buf)) => buf,
+        Ok(Err(e)) => {
+            req.extensions_mut().insert(CloseAfter);
+            return Err(e);
         }
-        buf.extend_from_slice(&chunk);
-    }
+        Err(_) => {
+            metrics.timed_out(Deadline::HttpBody);
+            req.extensions_mut().insert(CloseAfter);
+            return Err(ApiError::invalid(
+                "body",
+                &format!(
+                    "the request body did not arrive within {} s",
+                    limits.body_timeout.as_secs_f64()
+                ),
+            ));
+        }
+    };
     let text: &[u8] = if buf.iter().all(u8::is_ascii_whitespace) {
         b"{}"
     } else {
@@ -186,12 +270,16 @@ macro_rules! routes {
         fn configure(cfg: &mut web::ServiceConfig) {
             $(
                 cfg.route($path, web::post().to(
-                    |r: HttpRequest, body: web::Payload, svc: web::Data<Service>, m: web::Data<Metrics>| async move {
+                    |r: HttpRequest, body: web::Payload, svc: web::Data<Service>, m: web::Data<Metrics>, lim: web::Data<HttpLimits>| async move {
                         let call = async {
-                            let (cred, req) = decode::<$req>(&r, body).await?;
+                            let (cred, req) = decode::<$req>(&r, body, &lim, &m).await?;
                             svc.get_ref().$name(cred, req).await
                         };
-                        respond(instrument(&m, Transport::Http, MethodId::$name, call).await)
+                        let mut resp = respond(instrument(&m, Transport::Http, MethodId::$name, call).await);
+                        if r.extensions().contains::<CloseAfter>() {
+                            resp.head_mut().set_connection_type(ConnectionType::Close);
+                        }
+                        resp
                     },
                 ));
             )*
@@ -204,9 +292,33 @@ async fn healthz() -> HttpResponse {
     HttpResponse::Ok().json(serde_json::json!({"status": "ok"}))
 }
 
-/// `GET /metrics`: the Prometheus text page.
-async fn metrics(svc: web::Data<Service>, m: web::Data<Metrics>) -> HttpResponse {
+/// What `/metrics` needs besides the service: whether per-domain series may be shown, and the
+/// key that unlocks them.
+struct MetricsAccess {
+    tenant_labels: bool,
+    system_key: Option<SystemKey>,
+}
+
+/// `GET /metrics`: the Prometheus text page. Series naming a domain (`domain_id` labels) appear
+/// only with `--metrics-tenant-labels` and a scraper presenting the system key; an anonymous
+/// scrape sees totals only, so it cannot list the domains.
+async fn metrics(
+    r: HttpRequest,
+    svc: web::Data<Service>,
+    m: web::Data<Metrics>,
+    access: web::Data<MetricsAccess>,
+) -> HttpResponse {
+    let tenants = access.tenant_labels
+        && match (&access.system_key, credential(&r).0) {
+            (Some(key), Some(secret)) => key.matches(secret.expose()),
+            _ => false,
+        };
     let gauges = Gauges::read(svc.registry()).await;
+    let gauges = if tenants {
+        gauges
+    } else {
+        gauges.without_tenants()
+    };
     if let Some(outbox) = svc.mailer().outbox() {
         m.set_outbox_depth(outbox.stats().queued);
     }
@@ -235,19 +347,58 @@ async fn not_found(req: HttpRequest) -> HttpResponse {
     ))
 }
 
-/// Binds and starts the gateway on the current actix system.
+/// The answer to every request of a connection over its peer's cap: 429, then closed.
+fn refuse_connection<B: MessageBody + 'static>(
+    req: actix_web::dev::ServiceRequest,
+) -> ServiceResponse<actix_web::body::EitherBody<B>> {
+    let mut resp = error_response(&ApiError::new(
+        ErrorCode::ResourceExhausted,
+        "Too many connections from this address.",
+    ));
+    resp.head_mut().set_connection_type(ConnectionType::Close);
+    req.into_response(resp).map_into_right_body()
+}
+
+/// Binds and starts the gateway on the current actix system. `system_key` unlocks per-domain
+/// `/metrics` series when `limits.metrics_tenant_labels` is set.
 pub fn start(
     addr: SocketAddr,
     service: Service,
     metrics: Arc<Metrics>,
+    limits: HttpLimits,
+    system_key: Option<SystemKey>,
 ) -> std::io::Result<(SocketAddr, actix_web::dev::ServerHandle)> {
     let data = web::Data::new(service);
+    let conn_metrics = metrics.clone();
     let metrics = web::Data::from(metrics);
+    let limits_data = web::Data::new(limits);
+    let access = web::Data::new(MetricsAccess {
+        tenant_labels: limits.metrics_tenant_labels,
+        system_key,
+    });
+    let conns = ConnLimiter::new(limits.max_connections, limits.max_connections_per_peer);
     let openapi = web::Data::new(OpenApi(super::openapi::document().to_string()));
     let server = HttpServer::new(move || {
         App::new()
+            .wrap_fn(|req, srv| {
+                let refused = req
+                    .conn_data::<HttpConn>()
+                    .is_some_and(|c| c.slot.is_err());
+                if refused {
+                    futures::future::Either::Left(futures::future::ready(Ok(
+                        refuse_connection(req),
+                    )))
+                } else {
+                    let call = srv.call(req);
+                    futures::future::Either::Right(async move {
+                        call.await.map(ServiceResponse::map_into_left_body)
+                    })
+                }
+            })
             .app_data(data.clone())
             .app_data(metrics.clone())
+            .app_data(limits_data.clone())
+            .app_data(access.clone())
             .route("/healthz", web::get().to(healthz))
             .app_data(openapi.clone())
             .route("/metrics", web::get().to(self::metrics))
@@ -256,6 +407,27 @@ pub fn start(
             .default_service(web::to(not_found))
     })
     .workers(1)
+    .max_connections(limits.max_connections)
+    .client_request_timeout(limits.header_timeout)
+    .client_disconnect_timeout(Duration::from_secs(1))
+    .keep_alive(limits.keep_alive)
+    .on_connect(move |io, ext| {
+        let peer = io
+            .downcast_ref::<actix_web::rt::net::TcpStream>()
+            .and_then(|s| s.peer_addr().ok());
+        let slot = match peer {
+            Some(p) => conns.admit(p.ip()),
+            None => Err(Refusal::Total),
+        };
+        match &slot {
+            Ok(_) => conn_metrics.conn_opened(Transport::Http),
+            Err(why) => conn_metrics.conn_refused(Transport::Http, *why),
+        }
+        ext.insert(HttpConn {
+            slot,
+            metrics: conn_metrics.clone(),
+        });
+    })
     .disable_signals()
     .bind(addr)?;
     let bound = server.addrs().first().copied().unwrap_or(addr);
