@@ -176,7 +176,7 @@ impl Service {
         let svc = self.clone();
         tokio::spawn(async move {
             if let Err(e) = svc
-                .start_reset(&req.domain_id, &req.user_id, ResetBy::Anonymous)
+                .start_reset(None, &req.domain_id, &req.user_id, ResetBy::Anonymous)
                 .await
             {
                 tracing::info!(code = %e.code, reason = %e.message, "anonymous password reset not started");
@@ -185,9 +185,13 @@ impl Service {
         Ok(Empty {})
     }
 
-    /// Starts a password reset per the configured mode (SPEC 5.3).
+    /// Starts a password reset per the configured mode (SPEC 5.3). An admin-initiated reset
+    /// carries the admin's `grant`, re-checked in the actor before anything is written, and
+    /// mail goes out only after that checked step (a deleted or demoted admin's token changes
+    /// nothing and sends nothing).
     pub(crate) async fn start_reset(
         &self,
+        grant: Option<Grant>,
         domain_id: &str,
         user_id: &str,
         by: ResetBy,
@@ -211,6 +215,9 @@ impl Service {
                     .registry()
                     .exec(domain_id, move |ctx| {
                         rules::domain_enabled(ctx.state())?;
+                        if let Some(g) = &grant {
+                            g.check_in(ctx.state())?;
+                        }
                         let u = rules::user(ctx.state(), &uid)?;
                         check(u)?;
                         Ok(u.clone())
@@ -243,6 +250,9 @@ impl Service {
                     .registry()
                     .exec(domain_id, move |ctx| {
                         rules::domain_enabled(ctx.state())?;
+                        if let Some(g) = &grant {
+                            g.check_in(ctx.state())?;
+                        }
                         check(rules::user(ctx.state(), &uid)?)?;
                         let evs = v::set_temp_password(ctx.state(), &uid, hash, replace, ctx.now)?;
                         ctx.emit(evs);
