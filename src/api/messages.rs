@@ -89,6 +89,9 @@ pub struct UpdateUserRequest {
     pub user_id: String,
     pub domain_id: String,
     pub password: Option<Secret>,
+    /// Required when a token changes its own user's password (an admin's own account
+    /// included); not needed by SYSTEM or an admin setting another user's password.
+    pub current_password: Option<Secret>,
     pub name: Option<String>,
     pub email: Option<String>,
     pub language: Option<String>,

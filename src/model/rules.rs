@@ -24,6 +24,10 @@ pub struct NewUser {
     pub timezone: String,
     pub tags: Map,
     pub reset_password: bool,
+    /// The starting credential version, drawn at random (64 bits) by the service layer: a
+    /// re-created account never shares a version with a deleted one of the same user_id, so
+    /// the deleted account's tokens never pass for it (see `auth::caller::fresh_user`).
+    pub cred_version: u64,
 }
 
 /// Field changes of an update, already validated; `None` leaves a field as it is.
@@ -140,10 +144,16 @@ pub fn build_user(nu: NewUser, now: Millis) -> ApiResult<User> {
         last_accessed_at: None,
         created_at: now,
         updated_at: now,
-        cred_version: 0,
+        cred_version: nu.cred_version,
         codes: Vec::new(),
         temp_password: None,
     })
+}
+
+/// Every token issued before this stops working (password change, disable, admin reset). Wraps
+/// at `u64::MAX`: versions start at a random value.
+pub fn bump_cred_version(u: &mut User) {
+    u.cred_version = u.cred_version.wrapping_add(1);
 }
 
 pub fn create_user(s: &DomainState, nu: NewUser, now: Millis) -> ApiResult<Vec<Event>> {
@@ -179,7 +189,7 @@ pub fn update_user(
             return Err(ApiError::not_allowed_action("UPDATE_PASSWORD"));
         }
         u.password_hash = Some(h);
-        u.cred_version += 1;
+        bump_cred_version(&mut u);
         u.remove_action(RequiredAction::UpdatePassword);
     }
     if let Some(l) = p.language {
@@ -236,6 +246,11 @@ pub fn set_user_state(
     let mut u = user(s, user_id)?.clone();
     if state == UserState::Disabled && is_last_enabled_admin(s, &u) {
         return Err(last_admin_error());
+    }
+    if state != UserState::Enabled {
+        // Disabling revokes every token: enabling again does not revive them (as Keycloak and
+        // Kanidm end a disabled account's sessions). The user logs in again.
+        bump_cred_version(&mut u);
     }
     u.state = state;
     u.updated_at = now;
@@ -358,6 +373,7 @@ mod tests {
             timezone: "UTC".into(),
             tags: Map::new(),
             reset_password: false,
+            cred_version: 0,
         }
     }
 

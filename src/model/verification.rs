@@ -404,7 +404,7 @@ pub fn set_temp_password(
     let mut u = user(s, user_id)?.clone();
     if replace {
         u.password_hash = Some(hash);
-        u.cred_version += 1;
+        super::rules::bump_cred_version(&mut u);
         u.temp_password = None;
         u.add_action(RequiredAction::UpdatePassword);
     } else {
@@ -422,7 +422,7 @@ pub fn promote_temp_password(u: &User, now: Millis) -> Event {
     let mut u = u.clone();
     if let Some(t) = u.temp_password.take() {
         u.password_hash = Some(t.hash);
-        u.cred_version += 1;
+        super::rules::bump_cred_version(&mut u);
         u.add_action(RequiredAction::UpdatePassword);
     }
     u.updated_at = now;
@@ -799,6 +799,7 @@ mod tests {
             timezone: "UTC".into(),
             tags: Map::new(),
             reset_password: false,
+            cred_version: 0,
         };
         create_domain(d, Some((nu, "rb-1".into())), T0).unwrap().0
     }

@@ -466,6 +466,7 @@ mod tests {
             timezone: "UTC".into(),
             tags: Map::new(),
             reset_password: false,
+            cred_version: 0,
         }
     }
 

@@ -39,6 +39,7 @@ impl Service {
                         timezone: "UTC".into(),
                         tags: Map::new(),
                         reset_password: false,
+                        cred_version: super::user::new_cred_version(),
                     },
                     new_id("rb"),
                 ))

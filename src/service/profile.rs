@@ -9,8 +9,13 @@ use crate::model::rules::{self, UserPatch};
 use crate::model::validate;
 use crate::model::workspace as ws;
 
-/// Whether the token itself carries `UPDATE_PASSWORD` (a reset token's injected parameters).
-fn injected_update_password(c: &Claims) -> bool {
+/// Whether the token itself carries `UPDATE_PASSWORD` in its injected parameters: a reset
+/// token, or a token minted by a login while the action was pending (the bearer has just proved
+/// the password, or the temporary one). Only such a token may set a password without the current
+/// one. A token issued *before* an admin set the action is limited to the self-service API by
+/// the freshness check, but does not carry it: it must still prove the current password
+/// (a stolen token does not become a takeover when an admin asks for a new password).
+pub(crate) fn injected_update_password(c: &Claims) -> bool {
     c.injected_params
         .get("required_actions")
         .and_then(Value::as_list)
@@ -27,15 +32,54 @@ impl Service {
         cred: &Credential,
         verb: &str,
     ) -> ApiResult<(Box<Claims>, Grant)> {
-        let c =
-            self.inner
-                .authn
-                .profile(cred, self.now(), &format!("identity:UserProfile.{verb}"))?;
-        Ok((c.clone(), Grant::SelfUser(c)))
+        let method = format!("identity:UserProfile.{verb}");
+        let c = self.inner.authn.profile(cred, self.now(), &method)?;
+        Ok((c.clone(), Grant::profile(*c, method)))
     }
 
-    /// `update_password`: `current_password` is required unless UPDATE_PASSWORD is pending (stored,
-    /// or injected by a reset token). Clears UPDATE_PASSWORD; older tokens stop working.
+    /// The caller's password hash and credential version, read after the token's re-check.
+    async fn own_password(
+        &self,
+        grant: &Grant,
+        did: &str,
+        uid: &str,
+    ) -> ApiResult<(Option<crate::model::entities::PasswordHash>, u64)> {
+        let (g, u2) = (grant.clone(), uid.to_owned());
+        self.registry()
+            .exec(did, move |ctx| {
+                rules::domain_enabled(ctx.state())?;
+                g.check_in(ctx.state())?;
+                let u = rules::user(ctx.state(), &u2)?;
+                Ok((u.password_hash.clone(), u.cred_version))
+            })
+            .await
+    }
+
+    /// Refuses a new password equal to the current one, then hashes it (on the hashing pool;
+    /// nothing is written until the caller's checked write).
+    pub(crate) async fn new_password_hash(
+        &self,
+        new_password: Secret,
+        current: Option<&crate::model::entities::PasswordHash>,
+    ) -> ApiResult<crate::model::entities::PasswordHash> {
+        if current.is_some()
+            && self
+                .inner
+                .hasher
+                .verify(new_password.clone(), current)
+                .await?
+        {
+            return Err(ApiError::new(
+                ErrorCode::PasswordNotChanged,
+                "The new password is the same as the current one.",
+            ));
+        }
+        self.inner.hasher.hash(new_password).await
+    }
+
+    /// `update_password`: `current_password` is required unless the token carries
+    /// UPDATE_PASSWORD ([`injected_update_password`]). Clears UPDATE_PASSWORD; older tokens
+    /// stop working.
     pub async fn user_profile_update_password(
         &self,
         cred: Credential,
@@ -45,47 +89,25 @@ impl Service {
         validate::required("new_password", req.new_password.expose())?;
         validate::password(req.new_password.expose())?;
         let (did, uid) = (claims.did.clone(), claims.aud.clone());
-        let injected = injected_update_password(&claims);
-        let (g, u2) = (grant.clone(), uid.clone());
-        let (hash, cv, stored_pending) = self
-            .registry()
-            .exec(&did, move |ctx| {
-                rules::domain_enabled(ctx.state())?;
-                g.check_in(ctx.state())?;
-                let u = rules::user(ctx.state(), &u2)?;
-                Ok((
-                    u.password_hash.clone(),
-                    u.cred_version,
-                    u.has_action(RequiredAction::UpdatePassword),
-                ))
-            })
-            .await?;
-        if !(injected || stored_pending) {
-            let current = req
-                .current_password
-                .filter(|p| !p.is_empty())
-                .ok_or_else(|| ApiError::required("current_password"))?;
-            if !self.inner.hasher.verify(current, hash.as_ref()).await? {
-                return Err(ApiError::new(
-                    ErrorCode::PasswordNotMatched,
-                    "The current password is not correct.",
-                ));
-            }
+        let waived = injected_update_password(&claims);
+        let current = req.current_password.filter(|p| !p.is_empty());
+        if !waived && current.is_none() {
+            return Err(ApiError::required("current_password"));
         }
-        if hash.is_some()
-            && self
-                .inner
-                .hasher
-                .verify(req.new_password.clone(), hash.as_ref())
-                .await?
+        let (hash, cv) = self.own_password(&grant, &did, &uid).await?;
+        if let Some(current) = current.filter(|_| !waived)
+            && !self.inner.hasher.verify(current, hash.as_ref()).await?
         {
             return Err(ApiError::new(
-                ErrorCode::PasswordNotChanged,
-                "The new password is the same as the current one.",
+                ErrorCode::PasswordNotMatched,
+                "The current password is not correct.",
             ));
         }
         let patch = UserPatch {
-            password_hash: Some(self.inner.hasher.hash(req.new_password).await?),
+            password_hash: Some(
+                self.new_password_hash(req.new_password, hash.as_ref())
+                    .await?,
+            ),
             ..Default::default()
         };
         self.apply_patch(grant, did.clone(), uid.clone(), patch, Some(cv))
@@ -125,6 +147,7 @@ impl Service {
     /// Admin-initiated reset from `create`/`update` with `reset_password=true`.
     pub(crate) async fn admin_reset(
         &self,
+        grant: Grant,
         domain_id: &str,
         user_id: &str,
         at_create: bool,
@@ -134,50 +157,43 @@ impl Service {
         } else {
             ResetBy::Admin
         };
-        self.start_reset(domain_id, user_id, by).await
+        self.start_reset(Some(grant), domain_id, user_id, by).await
     }
 }
 
 impl Service {
-    /// `update`: the caller's own fields. A password can be set here only while UPDATE_PASSWORD
-    /// is pending (stored, or injected by a reset token); otherwise use `update_password`.
+    /// `update`: the caller's own fields. A password can be set here only with a token that
+    /// carries UPDATE_PASSWORD ([`injected_update_password`]); otherwise use `update_password`.
+    /// Atomic: every field, the password included, is written in one event after the token's
+    /// re-check, or nothing is.
     pub async fn user_profile_update(
         &self,
         cred: Credential,
         req: UpdateUserProfileRequest,
     ) -> ApiResult<ProfileInfo> {
         let (claims, grant) = self.profile_caller(&cred, "update")?;
-        let patch = UserPatch::validated(
+        let mut patch = UserPatch::validated(
             &req.name,
             &req.email,
             &req.language,
             &req.timezone,
             &req.tags,
         )?;
+        let (did, uid) = (claims.did.clone(), claims.aud.clone());
+        let mut expected_cv = None;
         if let Some(pw) = req.password.filter(|p| !p.is_empty()) {
-            let (g, uid) = (grant.clone(), claims.aud.clone());
-            let stored = self
-                .registry()
-                .exec(&claims.did, move |ctx| {
-                    rules::domain_enabled(ctx.state())?;
-                    g.check_in(ctx.state())?;
-                    Ok(rules::user(ctx.state(), &uid)?.has_action(RequiredAction::UpdatePassword))
-                })
-                .await?;
-            if !(stored || injected_update_password(&claims)) {
+            if !injected_update_password(&claims) {
                 return Err(ApiError::invalid(
                     "password",
                     "a password can be set here only while UPDATE_PASSWORD is pending; use update_password",
                 ));
             }
-            let r = UpdatePasswordRequest {
-                new_password: pw,
-                current_password: None,
-            };
-            self.user_profile_update_password(cred, r).await?;
+            validate::password(pw.expose())?;
+            let (hash, cv) = self.own_password(&grant, &did, &uid).await?;
+            patch.password_hash = Some(self.new_password_hash(pw, hash.as_ref()).await?);
+            expected_cv = Some(cv);
         }
-        let (did, uid) = (claims.did.clone(), claims.aud.clone());
-        self.apply_patch(grant, did.clone(), uid.clone(), patch, None)
+        self.apply_patch(grant, did.clone(), uid.clone(), patch, expected_cv)
             .await?;
         self.profile_info(&did, &uid).await
     }

@@ -3,7 +3,9 @@
 use super::Service;
 use super::noauth;
 use super::verify;
+use super::profile::injected_update_password;
 use crate::api::*;
+use crate::auth::caller::{fresh_user, restricted_permissions};
 use crate::auth::codes::generate_code;
 use crate::auth::token::{Claims, ISSUER, TokenType, new_jti};
 use crate::mail::MailKind;
@@ -320,6 +322,12 @@ impl Service {
             .await;
     }
 
+    /// New tokens from a refresh token, for the user as it is now (current role, current
+    /// required actions). Bounded by the login session: the new refresh token keeps the
+    /// presented one's `exp` (a refresh token never extends itself; the session ends
+    /// `--refresh-ttl` after the login, as Keycloak's SSO Session Max), and no access token
+    /// outlives it. A token issued before UPDATE_PASSWORD was set never gains the right to set a
+    /// password without the current one.
     pub async fn token_refresh(
         &self,
         cred: Credential,
@@ -333,34 +341,54 @@ impl Service {
                 .tokens
                 .verify(req.refresh_token.expose(), TokenType::Refresh, now)?;
         let ttl = self.access_ttl(req.timeout)?;
-        let refresh_ttl = self.inner.cfg.refresh_ttl_s;
-        let (did, aud, cv) = (claims.did.clone(), claims.aud.clone(), claims.cv);
+        let did = claims.did.clone();
+        let c2 = claims.clone();
         let user = self
             .registry()
             .exec(&did, move |ctx| {
                 rules::domain_enabled(ctx.state())?;
-                let u = ctx
-                    .state()
-                    .users
-                    .get(&aud)
-                    .ok_or_else(ApiError::authenticate)?;
-                if u.state != UserState::Enabled || u.cred_version != cv {
-                    return Err(ApiError::authenticate());
-                }
+                let u = fresh_user(ctx.state(), &c2, None)?;
                 let ev = rules::record_access(u, ctx.now);
                 ctx.emit(vec![ev]);
-                Ok(rules::user(ctx.state(), &aud)?.clone())
+                Ok(rules::user(ctx.state(), &c2.aud)?.clone())
             })
             .await
             .map_err(|e| match e.code {
                 ErrorCode::NotFound => ApiError::authenticate(),
                 _ => e,
             })?;
-        Ok(self.tokens_for(&did, &user, ttl, refresh_ttl))
+        let keys = &self.inner.authn.tokens;
+        let access = self.session_claims(&claims, &user, TokenType::Access, ttl, now);
+        let refresh_ttl = self.inner.cfg.refresh_ttl_s;
+        let refresh = self.session_claims(&claims, &user, TokenType::Refresh, refresh_ttl, now);
+        Ok(TokenInfo {
+            access_token: keys.sign(&access),
+            refresh_token: keys.sign(&refresh),
+        })
+    }
+
+    /// Claims for `u` as it is now, minted from the refresh token `from`: at most until the
+    /// session's end (`from.exp`), and with the injected UPDATE_PASSWORD only if `from` had it.
+    fn session_claims(
+        &self,
+        from: &Claims,
+        u: &User,
+        typ: TokenType,
+        ttl_s: i64,
+        now: Millis,
+    ) -> Claims {
+        let mut c = self.claims_for(&from.did, u, typ, ttl_s, now);
+        c.exp = c.exp.min(from.exp);
+        if !injected_update_password(from) {
+            c.injected_params.remove("required_actions");
+        }
+        c
     }
 
     /// Exchanges a refresh token for an access token scoped to the user, the domain (domain
     /// admins) or a workspace (the role of the caller's binding there; domain admins everywhere).
+    /// Bounded by the session like [`Service::token_refresh`]; the refresh token is handed back
+    /// unchanged.
     pub async fn token_grant(
         &self,
         cred: Credential,
@@ -389,17 +417,15 @@ impl Service {
         if scope == TokenScope::Workspace && wid.is_none() {
             return Err(ApiError::required("workspace_id"));
         }
-        let (did, aud, cv) = (claims.did.clone(), claims.aud.clone(), claims.cv);
-        let wid2 = wid.clone();
+        let did = claims.did.clone();
+        let (c2, wid2) = (claims.clone(), wid.clone());
         let (user, rol) = self
             .registry()
             .exec(&did, move |ctx| {
                 rules::domain_enabled(ctx.state())?;
                 let s = ctx.state();
-                let u = s.users.get(&aud).ok_or_else(ApiError::authenticate)?;
-                if u.state != UserState::Enabled || u.cred_version != cv {
-                    return Err(ApiError::authenticate());
-                }
+                let u = fresh_user(s, &c2, None)?;
+                let aud = &c2.aud;
                 let admin = u.role_type == RoleType::DomainAdmin;
                 let rol = match scope {
                     TokenScope::User => RoleType::User,
@@ -407,7 +433,7 @@ impl Service {
                     TokenScope::Domain => return Err(ApiError::permission_denied()),
                     TokenScope::Workspace => {
                         let w = wid2.as_deref().unwrap_or_default();
-                        let found = ws::my_workspaces(s, &aud, None)?
+                        let found = ws::my_workspaces(s, aud, None)?
                             .into_iter()
                             .find(|m| m.workspace.workspace_id == w)
                             .ok_or_else(ApiError::permission_denied)?;
@@ -425,7 +451,7 @@ impl Service {
                 ErrorCode::NotFound if e.message.contains("domain_id") => ApiError::authenticate(),
                 _ => e,
             })?;
-        let mut access = self.claims_for(&did, &user, TokenType::Access, ttl, now);
+        let mut access = self.session_claims(&claims, &user, TokenType::Access, ttl, now);
         access.rol = rol;
         access.wid = wid;
         Ok(TokenInfo {
@@ -459,8 +485,8 @@ impl Service {
         }
     }
 
-    /// Claims for `u` as it is now: its current role, and `identity:UserProfile` only while
-    /// `UPDATE_PASSWORD` is pending.
+    /// Claims for `u` as it is now: its current role, and `identity:UserProfile` only while a
+    /// required action is pending.
     pub(crate) fn claims_for(
         &self,
         domain_id: &str,
@@ -470,14 +496,18 @@ impl Service {
         now: Millis,
     ) -> Claims {
         let iat = now.div_euclid(1000);
-        // A pending required action limits the token to the self-service API until it is done.
-        let permissions = if u.has_action(RequiredAction::UpdatePassword)
-            || (u.has_action(RequiredAction::EnforceMfa) && !u.mfa_enabled())
-        {
-            vec!["identity:UserProfile".to_owned()]
-        } else {
-            Vec::new()
-        };
+        // A pending required action limits the token to the self-service API until it is done
+        // (and the same limit is applied against current state whenever a token is used).
+        let permissions = restricted_permissions(u);
+        // Minted while UPDATE_PASSWORD is pending (a login that just proved the password or the
+        // temporary one): the token may set a new password without the current one.
+        let mut injected_params = Map::new();
+        if u.has_action(RequiredAction::UpdatePassword) {
+            injected_params.insert(
+                "required_actions".into(),
+                Value::List(vec![Value::from(RequiredAction::UpdatePassword.as_str())]),
+            );
+        }
         Claims {
             iss: ISSUER.into(),
             typ,
@@ -491,7 +521,7 @@ impl Service {
             rol: u.role_type,
             wid: None,
             permissions,
-            injected_params: Map::new(),
+            injected_params,
             cv: u.cred_version,
         }
     }

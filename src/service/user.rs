@@ -9,6 +9,14 @@ use crate::model::rules::{self, NewUser, UserPatch};
 use crate::model::validate;
 use crate::query::users::Planned;
 
+/// A new account's starting credential version: 64 random bits from the OS-seeded CSPRNG (the
+/// rules stay pure: it is passed in like an id). An old token of a deleted account passes for a
+/// re-created one only if its `cv` equals one of the versions the new account goes through:
+/// with k password changes and disables, a chance of (k+1)/2^64 per token.
+pub(crate) fn new_cred_version() -> u64 {
+    rand::Rng::random(&mut rand::rng())
+}
+
 fn method(verb: &str) -> String {
     format!("identity:User.{verb}")
 }
@@ -73,12 +81,13 @@ impl Service {
             timezone,
             tags,
             reset_password: req.reset_password.unwrap_or(false),
+            cred_version: new_cred_version(),
         };
         let domain_id = req.domain_id;
         let reset = nu.reset_password;
         let uid = nu.user_id.clone();
         let info = self
-            .exec_as(grant, &domain_id, move |ctx| {
+            .exec_as(grant.clone(), &domain_id, move |ctx| {
                 let uid = nu.user_id.clone();
                 let events = rules::create_user(ctx.state(), nu, ctx.now)?;
                 ctx.emit(events);
@@ -89,7 +98,7 @@ impl Service {
             return Ok(info);
         }
         // The admin supplied the address: the user gets a reset mail (SPEC 5.3).
-        self.admin_reset(&domain_id, &uid, true).await?;
+        self.admin_reset(grant, &domain_id, &uid, true).await?;
         self.user_info_v1(&domain_id, &uid).await
     }
 
@@ -116,23 +125,33 @@ impl Service {
             &req.timezone,
             &req.tags,
         )?;
+        let password = req.password.filter(|p| !p.is_empty());
+        // A token changing its own user's password (an admin's own account too) proves the
+        // current one: a stolen access token must not become a permanent takeover.
+        let own_change = password.is_some() && grant.acts_on_self(&req.user_id);
+        let current_password = req.current_password.filter(|p| !p.is_empty());
+        if own_change && current_password.is_none() {
+            return Err(ApiError::required("current_password"));
+        }
+        if let Some(pw) = &password {
+            validate::password(pw.expose())?;
+        }
         if req.reset_password == Some(true) {
-            if req.password.as_ref().is_some_and(|p| !p.is_empty()) {
+            if password.is_some() {
                 return Err(ApiError::invalid(
                     "password",
                     "give a password or reset_password, not both",
                 ));
             }
-            // Checked against the current (verified) address before anything changes.
             if !matches!(grant, Grant::System | Grant::Admin(_)) {
                 return Err(ApiError::permission_denied());
             }
-            self.admin_reset(&req.domain_id, &req.user_id, false)
+            // Checked against the current (verified) address before anything changes; the
+            // admin's token is re-checked in the actor before anything is written or mailed.
+            self.admin_reset(grant.clone(), &req.domain_id, &req.user_id, false)
                 .await?;
         }
-        if let Some(pw) = req.password.filter(|p| !p.is_empty()) {
-            validate::password(pw.expose())?;
-            // Same password again is refused: verify it against the current hash first.
+        if let Some(pw) = password {
             let (uid, g) = (req.user_id.clone(), grant.clone());
             let (current, cv) = self
                 .registry()
@@ -142,19 +161,16 @@ impl Service {
                     Ok((u.password_hash.clone(), u.cred_version))
                 })
                 .await?;
-            if current.is_some()
-                && self
-                    .inner
-                    .hasher
-                    .verify(pw.clone(), current.as_ref())
-                    .await?
+            if let Some(cur) = current_password.filter(|_| own_change)
+                && !self.inner.hasher.verify(cur, current.as_ref()).await?
             {
                 return Err(ApiError::new(
-                    ErrorCode::PasswordNotChanged,
-                    "The new password is the same as the current one.",
+                    ErrorCode::PasswordNotMatched,
+                    "The current password is not correct.",
                 ));
             }
-            patch.password_hash = Some(self.inner.hasher.hash(pw).await?);
+            // Same password again is refused (verified against the current hash first).
+            patch.password_hash = Some(self.new_password_hash(pw, current.as_ref()).await?);
             return self
                 .apply_patch(grant, req.domain_id, req.user_id, patch, Some(cv))
                 .await;

@@ -404,7 +404,7 @@ impl Service {
         let svc = self.clone();
         tokio::spawn(async move {
             if let Err(e) = svc
-                .start_reset(&req.domain_id, &req.user_id, ResetBy::Anonymous)
+                .start_reset(None, &req.domain_id, &req.user_id, ResetBy::Anonymous)
                 .await
             {
                 tracing::info!(code = %e.code, reason = %e.message, "anonymous password reset not started");
@@ -417,8 +417,12 @@ impl Service {
     /// actor before any work: an anonymous PASSWORD-mode reset costs no argon2 at all (its
     /// temporary password is stored as a keyed hash, made in the actor after the checks), and an
     /// admin one hashes only once the domain and the user were found eligible.
+    /// An admin-initiated reset carries the admin's `grant`, re-checked in the actor before
+    /// anything is written, and mail goes out only after that checked step (a deleted or demoted
+    /// admin's token changes nothing and sends nothing).
     pub(crate) async fn start_reset(
         &self,
+        grant: Option<Grant>,
         domain_id: &str,
         user_id: &str,
         by: ResetBy,
@@ -442,6 +446,9 @@ impl Service {
                     .registry()
                     .exec(domain_id, move |ctx| {
                         rules::domain_enabled(ctx.state())?;
+                        if let Some(g) = &grant {
+                            g.check_in(ctx.state())?;
+                        }
                         let u = rules::user(ctx.state(), &uid)?;
                         check(u)?;
                         Ok(u.clone())
@@ -491,6 +498,9 @@ impl Service {
                     .registry()
                     .exec(domain_id, move |ctx| {
                         rules::domain_enabled(ctx.state())?;
+                        if let Some(g) = &grant {
+                            g.check_in(ctx.state())?;
+                        }
                         check(rules::user(ctx.state(), &uid)?)?;
                         let hash = match hash {
                             Some(h) => h,
