@@ -596,10 +596,14 @@ impl Config {
         if let Some(v) = s.rpc_max_deadline {
             r.max_deadline = seconds_flag("rpc-max-deadline", v)?;
         }
-        r.validate().map_err(|e| anyhow::anyhow!("tarpc limits: {e}"))?;
+        r.validate()
+            .map_err(|e| anyhow::anyhow!("tarpc limits: {e}"))?;
         let h = &mut c.http_limits;
         h.max_connections = s.http_max_connections.unwrap_or(h.max_connections);
-        anyhow::ensure!(h.max_connections > 0, "--http-max-connections must be at least 1");
+        anyhow::ensure!(
+            h.max_connections > 0,
+            "--http-max-connections must be at least 1"
+        );
         h.max_connections_per_peer = s
             .http_max_connections_per_peer
             .unwrap_or(h.max_connections_per_peer);

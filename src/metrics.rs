@@ -167,7 +167,10 @@ impl Gauges {
         }
         Gauges {
             domains: users.len() as u64,
-            users_total: users.iter().map(|(_, n)| *n).fold(0u64, u64::saturating_add),
+            users_total: users
+                .iter()
+                .map(|(_, n)| *n)
+                .fold(0u64, u64::saturating_add),
             users,
         }
     }
@@ -663,9 +666,15 @@ mod tests {
         };
         let page = m.render(&g.clone().without_tenants());
         assert!(page.contains("identityd_users 5\n"), "{page}");
-        assert!(!page.contains("domain_id") && !page.contains("domain-a"), "{page}");
+        assert!(
+            !page.contains("domain_id") && !page.contains("domain-a"),
+            "{page}"
+        );
         let page = m.render(&g);
-        assert!(page.contains("identityd_users{domain_id=\"domain-a\"} 4\n"), "{page}");
+        assert!(
+            page.contains("identityd_users{domain_id=\"domain-a\"} 4\n"),
+            "{page}"
+        );
     }
 
     #[test]
@@ -676,9 +685,18 @@ mod tests {
         m.rpc_bytes_released(100);
         m.rpc_bytes_released(1000);
         let page = m.render(&Gauges::default());
-        assert!(page.contains("identityd_rpc_request_bytes_in_flight 0\n"), "{page}");
-        assert!(page.contains("identityd_rpc_request_bytes_in_flight_max 150\n"), "{page}");
-        assert!(page.contains("identityd_rpc_budget_waits_total 1\n"), "{page}");
+        assert!(
+            page.contains("identityd_rpc_request_bytes_in_flight 0\n"),
+            "{page}"
+        );
+        assert!(
+            page.contains("identityd_rpc_request_bytes_in_flight_max 150\n"),
+            "{page}"
+        );
+        assert!(
+            page.contains("identityd_rpc_budget_waits_total 1\n"),
+            "{page}"
+        );
     }
 
     #[test]

@@ -374,10 +374,7 @@ pub fn fit_connection_caps(rpc: usize, http: usize, fd_limit: u64, reserve: u64)
 /// descriptor limit.
 fn connection_limits(
     config: &Config,
-) -> (
-    transport::tarpc::RpcLimits,
-    transport::http::HttpLimits,
-) {
+) -> (transport::tarpc::RpcLimits, transport::http::HttpLimits) {
     let mut rpc = config.rpc_limits;
     let mut http = config.http_limits;
     let http_cap = if config.http_addr.is_some() {

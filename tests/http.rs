@@ -780,7 +780,10 @@ fn metrics_count_both_transports_per_method_and_outcome() {
     assert_eq!(get("identityd_domains"), 2.0);
     // An anonymous scrape names no domain (per-domain series: tests/security_transport.rs).
     assert_eq!(get("identityd_users"), 5.0);
-    assert!(!page.contains(&domain_id) && !page.contains(&other_id), "{page}");
+    assert!(
+        !page.contains(&domain_id) && !page.contains(&other_id),
+        "{page}"
+    );
     // The WAL's fsync latency (writes were made with --fsync always) and the outbox depth.
     assert!(
         page.contains("identityd_wal_fsync_duration_seconds_count"),

@@ -2,8 +2,8 @@
 
 use super::Service;
 use super::noauth;
-use super::verify;
 use super::profile::injected_update_password;
+use super::verify;
 use crate::api::*;
 use crate::auth::caller::{fresh_user, restricted_permissions};
 use crate::auth::codes::generate_code;

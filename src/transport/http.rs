@@ -381,13 +381,11 @@ pub fn start(
     let server = HttpServer::new(move || {
         App::new()
             .wrap_fn(|req, srv| {
-                let refused = req
-                    .conn_data::<HttpConn>()
-                    .is_some_and(|c| c.slot.is_err());
+                let refused = req.conn_data::<HttpConn>().is_some_and(|c| c.slot.is_err());
                 if refused {
-                    futures::future::Either::Left(futures::future::ready(Ok(
-                        refuse_connection(req),
-                    )))
+                    futures::future::Either::Left(futures::future::ready(Ok(refuse_connection(
+                        req,
+                    ))))
                 } else {
                     let call = srv.call(req);
                     futures::future::Either::Right(async move {

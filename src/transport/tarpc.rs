@@ -398,7 +398,10 @@ impl ServerTransport {
             }
             let between_frames = matches!(self.state, ReadState::Header { got: 0, .. });
             let (deadline, what) = if !self.got_first {
-                (Deadline::RpcHandshake, "no request within the handshake timeout")
+                (
+                    Deadline::RpcHandshake,
+                    "no request within the handshake timeout",
+                )
             } else if !between_frames {
                 (Deadline::RpcFrame, "request frame not completed in time")
             } else if self.idle() {
@@ -591,7 +594,8 @@ pub async fn serve(
     metrics: Arc<Metrics>,
     limits: RpcLimits,
 ) {
-    let conns = super::conn::ConnLimiter::new(limits.max_connections, limits.max_connections_per_peer);
+    let conns =
+        super::conn::ConnLimiter::new(limits.max_connections, limits.max_connections_per_peer);
     let global = Arc::new(Semaphore::new(limits.global_bytes));
     loop {
         let (stream, peer) = match listener.accept().await {
@@ -667,7 +671,9 @@ mod tests {
             id: 42,
             message: IdentityRequest::Ping {},
         });
-        let bytes = Pin::new(&mut ClientCodec::default()).serialize(&msg).unwrap();
+        let bytes = Pin::new(&mut ClientCodec::default())
+            .serialize(&msg)
+            .unwrap();
         let wire: WireMessage<IdentityRequest> = Pin::new(&mut Codec::default())
             .deserialize(&BytesMut::from(&bytes[..]))
             .unwrap();
@@ -675,7 +681,10 @@ mod tests {
             panic!("not a request")
         };
         assert_eq!(r.id, 42);
-        assert!(r.context.deadline > Duration::from_secs(6) && r.context.deadline <= Duration::from_secs(7));
+        assert!(
+            r.context.deadline > Duration::from_secs(6)
+                && r.context.deadline <= Duration::from_secs(7)
+        );
         assert_eq!(r.context.trace_context.trace_id, ctx.trace_context.trace_id);
         assert!(matches!(r.message, IdentityRequest::Ping {}));
 
@@ -683,7 +692,9 @@ mod tests {
             trace_context: ctx.trace_context,
             request_id: 9,
         };
-        let bytes = Pin::new(&mut ClientCodec::default()).serialize(&cancel).unwrap();
+        let bytes = Pin::new(&mut ClientCodec::default())
+            .serialize(&cancel)
+            .unwrap();
         let wire: WireMessage<IdentityRequest> = Pin::new(&mut Codec::default())
             .deserialize(&BytesMut::from(&bytes[..]))
             .unwrap();
