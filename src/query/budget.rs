@@ -182,7 +182,9 @@ impl<'b> Meter<'b> {
         let t = self.ticks.get().wrapping_add(1);
         self.ticks.set(t);
         match &self.deadline {
-            Some(d) if t % TICK == 0 => d.check().inspect_err(|_| self.timed_out.set(true)),
+            Some(d) if t.is_multiple_of(TICK) => {
+                d.check().inspect_err(|_| self.timed_out.set(true))
+            }
             _ => Ok(()),
         }
     }
@@ -522,16 +524,28 @@ mod tests {
             m.row(i, 1).unwrap();
         }
         let e = m.row(4, 1).unwrap_err();
-        assert!(e.message.contains("--query-max-stage-rows"), "{}", e.message);
+        assert!(
+            e.message.contains("--query-max-stage-rows"),
+            "{}",
+            e.message
+        );
         let m = Meter::new(&b, None);
         for i in 1..=5 {
             m.row(1, i).unwrap();
         }
         let e = m.value(1).unwrap_err();
-        assert!(e.message.contains("--query-max-total-rows"), "{}", e.message);
+        assert!(
+            e.message.contains("--query-max-total-rows"),
+            "{}",
+            e.message
+        );
         let m = Meter::new(&b, None);
         let e = m.value(101).unwrap_err();
-        assert!(e.message.contains("--query-max-work-bytes"), "{}", e.message);
+        assert!(
+            e.message.contains("--query-max-work-bytes"),
+            "{}",
+            e.message
+        );
     }
 
     #[test]

@@ -20,10 +20,10 @@
 //!
 //! Results are identical to the engine's over all users: `tests/query_plan_differential.rs`.
 
+use super::budget::{Budget, Meter};
 use super::filter::{Filter, Shape};
 use super::sort::SortKey;
 use super::stat::{CountShape, count_rows_of};
-use super::budget::{Budget, Meter};
 use super::{EngineConfig, Query, StatQuery, StatResult};
 use crate::api::{Backend, UserState, UserType, Value};
 use crate::model::entities::User;

@@ -4,8 +4,7 @@ use super::budget::{Budget, Deadline, Meter, ParseLimits, approx_bytes, parses_i
 use super::plan::{Gathered, ListPlan, StatPlan};
 use super::stat::run_stat_metered;
 use super::{
-    Doc, EngineConfig, Query, QueryError, QueryErrorCode, StatQuery, StatResult,
-    run_query_metered,
+    Doc, EngineConfig, Query, QueryError, QueryErrorCode, StatQuery, StatResult, run_query_metered,
 };
 use crate::api::*;
 use crate::model::clock::{Millis, iso};
@@ -262,7 +261,10 @@ impl UserScan {
     fn docs(&self) -> Vec<UserDoc<'_>> {
         let domain_id = self.domain_id.as_str();
         match &self.work {
-            Work::All(snap) => snap.users().map(|user| UserDoc { user, domain_id }).collect(),
+            Work::All(snap) => snap
+                .users()
+                .map(|user| UserDoc { user, domain_id })
+                .collect(),
             Work::Some(users) | Work::Page(users, _) => users
                 .iter()
                 .map(|u| UserDoc {
