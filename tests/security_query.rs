@@ -526,3 +526,19 @@ async fn find_keywords_are_bounded_like_patterns() {
     assert_eq!(r.total_count, 1);
     assert_eq!(r.results[0].user_id, "u001@acme.io");
 }
+
+#[tokio::test]
+async fn the_budgets_are_flags_of_the_real_binary() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = spawn_binary(
+        dir.path(),
+        &["--query-max-patterns", "2", "--fsync", "none"],
+    )
+    .expect("identityd starts");
+    let c = identityd::client::connect(p.rpc.as_str()).await.unwrap();
+    let d = domain(&c, &system_key(dir.path()), "acme").await;
+    let q = |n: usize| json!({"filter": [{"k": "name", "v": vec!["adm"; n], "o": "contain_in"}]});
+    assert_eq!(list(&c, &d, q(2)).await.unwrap().total_count, 1);
+    assert_budget(list(&c, &d, q(3)).await, "--query-max-patterns");
+    p.kill9();
+}
