@@ -1,7 +1,8 @@
 //! The query engine over a domain's in-memory users: `Query` for `list` and `StatisticsQuery` for `stat` (SPEC section 7).
 //!
 //! Everything is validated when parsed ([`Query::parse`], [`StatQuery::parse`]); running never
-//! fails for a parsed `Query`. Matching allocates nothing per document: regexes are compiled,
+//! fails for a parsed `Query` except by exceeding its cost budget ([`budget`]: the `_metered`
+//! runs; [`run_query`] and [`run_stat`] have none). Matching allocates nothing per document: regexes are compiled,
 //! keyword words and `contain` needles lower-cased, datetimes parsed once per query, and
 //! `timediff` values resolved once per run.
 
