@@ -227,6 +227,34 @@ pub struct Settings {
     #[arg(long, env = "IDENTITYD_METRICS_TENANT_LABELS", num_args = 0..=1, default_missing_value = "true")]
     #[serde(default)]
     pub metrics_tenant_labels: Option<bool>,
+    // --- security: query budget ---
+    /// Rows one stat stage may produce (the documents a pipeline starts from, unwind, group, project, distinct); 0: no limit [default: 100000]
+    #[arg(long, env = "IDENTITYD_QUERY_MAX_STAGE_ROWS")]
+    pub query_max_stage_rows: Option<usize>,
+    /// Rows all stages of a stat query produce together, plus the values push/add_to_set keep; 0: no limit [default: 1000000]
+    #[arg(long, env = "IDENTITYD_QUERY_MAX_TOTAL_ROWS")]
+    pub query_max_total_rows: Option<usize>,
+    /// Bytes (estimated as JSON) of the rows and values a stat pipeline builds; 0: no limit [default: 67108864]
+    #[arg(long, env = "IDENTITYD_QUERY_MAX_WORK_BYTES")]
+    pub query_max_work_bytes: Option<usize>,
+    /// Bytes (estimated as JSON) of a list/stat/find result; 0: no limit [default: 12582912]
+    #[arg(long, env = "IDENTITYD_QUERY_MAX_RESULT_BYTES")]
+    pub query_max_result_bytes: Option<usize>,
+    /// Patterns per query (regex and regex_in values, contain* values, keyword words); 0: no limit [default: 64]
+    #[arg(long, env = "IDENTITYD_QUERY_MAX_PATTERNS")]
+    pub query_max_patterns: Option<usize>,
+    /// Bytes of one pattern; 0: no limit [default: 1024]
+    #[arg(long, env = "IDENTITYD_QUERY_MAX_PATTERN_BYTES")]
+    pub query_max_pattern_bytes: Option<usize>,
+    /// Compiled size of all of a query's regexes: each gets an equal share (at most 1 MiB) for its program, twice that for its lazy-DFA cache [default: 8388608]
+    #[arg(long, env = "IDENTITYD_QUERY_REGEX_BYTES")]
+    pub query_regex_bytes: Option<usize>,
+    /// Milliseconds a query may run off the actors (checked as it runs); 0: no limit [default: 2000]
+    #[arg(long, env = "IDENTITYD_QUERY_TIMEOUT_MS")]
+    pub query_timeout_ms: Option<i64>,
+    /// Users a domain actor hands to the query engine; with more candidates the engine reads a snapshot of every user [default: 10000]
+    #[arg(long, env = "IDENTITYD_QUERY_PLAN_CANDIDATES")]
+    pub query_plan_candidates: Option<usize>,
 }
 
 macro_rules! layer {
@@ -310,7 +338,17 @@ impl Settings {
             http_body_timeout,
             http_keep_alive,
             fd_reserve,
-            metrics_tenant_labels
+            metrics_tenant_labels,
+            // --- security: query budget ---
+            query_max_stage_rows,
+            query_max_total_rows,
+            query_max_work_bytes,
+            query_max_result_bytes,
+            query_max_patterns,
+            query_max_pattern_bytes,
+            query_regex_bytes,
+            query_timeout_ms,
+            query_plan_candidates
         ))
     }
 }
@@ -618,6 +656,25 @@ impl Config {
         }
         h.metrics_tenant_labels = s.metrics_tenant_labels.unwrap_or(false);
         c.fd_reserve = s.fd_reserve.unwrap_or(c.fd_reserve);
+        // --- security: query budget ---
+        let qb = &mut c.service.query;
+        qb.max_stage_rows = s.query_max_stage_rows.unwrap_or(qb.max_stage_rows);
+        qb.max_total_rows = s.query_max_total_rows.unwrap_or(qb.max_total_rows);
+        qb.max_work_bytes = s.query_max_work_bytes.unwrap_or(qb.max_work_bytes);
+        qb.max_result_bytes = s.query_max_result_bytes.unwrap_or(qb.max_result_bytes);
+        qb.parse.max_patterns = s.query_max_patterns.unwrap_or(qb.parse.max_patterns);
+        qb.parse.max_pattern_bytes = s
+            .query_max_pattern_bytes
+            .unwrap_or(qb.parse.max_pattern_bytes);
+        if let Some(v) = s.query_regex_bytes {
+            anyhow::ensure!(v >= 4096, "--query-regex-bytes must be at least 4096");
+            qb.parse.regex_bytes = v;
+        }
+        if let Some(v) = s.query_timeout_ms {
+            anyhow::ensure!(v >= 0, "--query-timeout-ms must not be negative");
+            qb.timeout_ms = v;
+        }
+        qb.plan_candidates = s.query_plan_candidates.unwrap_or(qb.plan_candidates);
         Ok(c)
     }
 }

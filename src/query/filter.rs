@@ -1,5 +1,6 @@
 //! Filter conditions (SPEC 7.2, 7.4): lenient decoding, full validation, allocation-free matching.
 
+use super::budget::Patterns;
 use super::cmp::{NULL, typed_cmp, values_equal};
 use super::doc::Doc;
 use super::error::{QueryError, render};
@@ -8,11 +9,6 @@ use super::time::{Timediff, doc_time_ms, parse_iso_ms};
 use crate::api::value::Value;
 use regex::{Regex, RegexBuilder};
 use std::cmp::Ordering;
-
-/// Compiled-program size limit for one regex (the engine is linear-time regardless).
-const REGEX_SIZE_LIMIT: usize = 1 << 20;
-/// Lazy-DFA cache limit for one regex.
-const REGEX_DFA_SIZE_LIMIT: usize = 2 << 20;
 
 const OPERATORS: &[&str] = &[
     "eq",
@@ -223,19 +219,33 @@ fn malformed(raw: &Value) -> QueryError {
     ))
 }
 
-fn compile_regex(op: &str, v: &Value, raw: &Value) -> Result<Regex, QueryError> {
+/// Compiles one regex within its share of the query's regex budget (program size, and twice
+/// that for the lazy-DFA cache; the engine is linear-time regardless).
+fn compile_regex(
+    op: &str,
+    v: &Value,
+    raw: &Value,
+    pats: &mut Patterns,
+) -> Result<Regex, QueryError> {
     let Some(p) = v.as_str() else {
         return Err(QueryError::db_query(format!(
             "The value of '{op} operator' must be a string. ({})",
             render(raw)
         )));
     };
+    pats.take(p)?;
+    let share = pats.regex_share();
     RegexBuilder::new(p)
         .case_insensitive(true)
-        .size_limit(REGEX_SIZE_LIMIT)
-        .dfa_size_limit(REGEX_DFA_SIZE_LIMIT)
+        .size_limit(share)
+        .dfa_size_limit(share.saturating_mul(2))
         .build()
         .map_err(|e| {
+            if matches!(e, regex::Error::CompiledTooBig(_))
+                && share < super::budget::REGEX_MAX_SHARE
+            {
+                return pats.regex_too_big();
+            }
             let msg = e
                 .to_string()
                 .split_whitespace()
@@ -245,17 +255,24 @@ fn compile_regex(op: &str, v: &Value, raw: &Value) -> Result<Regex, QueryError> 
         })
 }
 
-fn string_needle(op: &str, v: &Value, raw: &Value) -> Result<Needle, QueryError> {
-    v.as_str().map(Needle::new).ok_or_else(|| {
+fn string_needle(
+    op: &str,
+    v: &Value,
+    raw: &Value,
+    pats: &mut Patterns,
+) -> Result<Needle, QueryError> {
+    let s = v.as_str().ok_or_else(|| {
         QueryError::db_query(format!(
             "The value of '{op} operator' must be a string. ({})",
             render(raw)
         ))
-    })
+    })?;
+    pats.take(s)?;
+    Ok(Needle::new(s))
 }
 
 /// Validates and compiles one raw condition. `slots` counts timediff conditions.
-fn compile(raw: &Value, slots: &mut usize) -> Result<Cond, QueryError> {
+fn compile(raw: &Value, slots: &mut usize, pats: &mut Patterns) -> Result<Cond, QueryError> {
     let Some(obj) = raw.as_object() else {
         return Err(malformed(raw));
     };
@@ -299,14 +316,14 @@ fn compile(raw: &Value, slots: &mut usize) -> Result<Cond, QueryError> {
             _ => return Err(QueryError::operator_boolean_type(op, raw)),
         },
         "contain" | "not_contain" => (
-            Test::Contain(string_needle(op, value, raw)?),
+            Test::Contain(string_needle(op, value, raw, pats)?),
             op == "not_contain",
         ),
         "in" | "not_in" => (Test::In(InSet::new(list)), op == "not_in"),
         "contain_in" | "not_contain_in" => {
             let needles = list
                 .iter()
-                .map(|v| string_needle(op, v, raw))
+                .map(|v| string_needle(op, v, raw, pats))
                 .collect::<Result<Vec<_>, _>>()?;
             (Test::ContainIn(needles), op == "not_contain_in")
         }
@@ -320,11 +337,14 @@ fn compile(raw: &Value, slots: &mut usize) -> Result<Cond, QueryError> {
             let pairs = m.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
             (Test::Match(pairs), false)
         }
-        "regex" => (Test::Regex(vec![compile_regex(op, value, raw)?]), false),
+        "regex" => (
+            Test::Regex(vec![compile_regex(op, value, raw, pats)?]),
+            false,
+        ),
         "regex_in" => {
             let rs = list
                 .iter()
-                .map(|v| compile_regex(op, v, raw))
+                .map(|v| compile_regex(op, v, raw, pats))
                 .collect::<Result<Vec<_>, _>>()?;
             (Test::Regex(rs), false)
         }
@@ -364,10 +384,15 @@ pub(crate) struct Filter {
     slots: usize,
 }
 
-fn cond_list(v: Option<&Value>, key: &str, slots: &mut usize) -> Result<Vec<Cond>, QueryError> {
+fn cond_list(
+    v: Option<&Value>,
+    key: &str,
+    slots: &mut usize,
+    pats: &mut Patterns,
+) -> Result<Vec<Cond>, QueryError> {
     match v {
         None | Some(Value::Null) => Ok(Vec::new()),
-        Some(Value::List(items)) => items.iter().map(|c| compile(c, slots)).collect(),
+        Some(Value::List(items)) => items.iter().map(|c| compile(c, slots, pats)).collect(),
         Some(other) => Err(QueryError::invalid_parameter(
             key,
             format!("must be a list of conditions, got {}", other.type_name()),
@@ -376,19 +401,24 @@ fn cond_list(v: Option<&Value>, key: &str, slots: &mut usize) -> Result<Vec<Cond
 }
 
 impl Filter {
-    /// Decodes and validates `filter`, `filter_or` and `keyword` (`ctx` prefixes error keys).
+    /// Decodes and validates `filter`, `filter_or` and `keyword` (`ctx` prefixes error keys);
+    /// patterns are taken from the query's `pats`.
     pub(crate) fn parse(
         filter: Option<&Value>,
         filter_or: Option<&Value>,
         keyword: Option<&Value>,
         ctx: &str,
+        pats: &mut Patterns,
     ) -> Result<Filter, QueryError> {
         let mut slots = 0;
-        let and = cond_list(filter, &format!("{ctx}.filter"), &mut slots)?;
-        let or = cond_list(filter_or, &format!("{ctx}.filter_or"), &mut slots)?;
+        let and = cond_list(filter, &format!("{ctx}.filter"), &mut slots, pats)?;
+        let or = cond_list(filter_or, &format!("{ctx}.filter_or"), &mut slots, pats)?;
         let keyword = match keyword {
             None | Some(Value::Null) => Vec::new(),
-            Some(Value::String(s)) => s.split_whitespace().map(Needle::new).collect(),
+            Some(Value::String(s)) => s
+                .split_whitespace()
+                .map(|w| pats.take(w).map(|()| Needle::new(w)))
+                .collect::<Result<_, _>>()?,
             Some(other) => {
                 return Err(QueryError::invalid_parameter(
                     &format!("{ctx}.keyword"),

@@ -2,6 +2,7 @@
 //! `count sum average max min first last push add_to_set`. Runs directly over [`Doc::field`],
 //! so grouping whole documents never materializes them.
 
+use super::budget::{Meter, approx_bytes};
 use super::cmp::{NULL, total_cmp, values_equal};
 use super::doc::Doc;
 use super::error::{QueryError, render};
@@ -220,16 +221,19 @@ impl GroupSpec {
         ))
     }
 
-    /// Groups `docs`; one row per group, ordered by the key values.
+    /// Groups `docs`; one row per group, ordered by the key values. Every document ticks
+    /// `meter`; every group is a row and every accumulated value a value of its budget.
     pub(crate) fn run<'a, D: Doc + ?Sized + 'a>(
         &self,
         docs: impl Iterator<Item = &'a D>,
-    ) -> Vec<Value> {
+        meter: &Meter<'_>,
+    ) -> Result<Vec<Value>, QueryError> {
         let state = RandomState::new();
         let mut groups: Vec<Group<'a, D>> = Vec::new();
         let mut index: Option<HashIndex> = None;
         let mut scratch: Vec<Cow<'a, Value>> = Vec::with_capacity(self.keys.len());
         for doc in docs {
+            meter.tick()?;
             scratch.clear();
             scratch.extend(self.keys.iter().map(|k| k.extract(doc)));
             let same =
@@ -252,6 +256,8 @@ impl GroupSpec {
             let gi = match found {
                 Some(i) => i,
                 None => {
+                    let bytes = scratch.iter().map(|v| approx_bytes(v)).sum::<usize>();
+                    meter.row(groups.len() + 1, bytes)?;
                     groups.push(Group {
                         key: scratch.drain(..).map(Cow::into_owned).collect(),
                         accs: self.fields.iter().map(Acc::new).collect(),
@@ -268,7 +274,10 @@ impl GroupSpec {
             };
             if let Some(g) = groups.get_mut(gi) {
                 for (acc, f) in g.accs.iter_mut().zip(&self.fields) {
-                    acc.add(doc, f);
+                    let added = acc.add(doc, f);
+                    if added > 0 {
+                        meter.value(added)?;
+                    }
                 }
             }
         }
@@ -280,7 +289,7 @@ impl GroupSpec {
                 .find(|o| *o != Ordering::Equal)
                 .unwrap_or(Ordering::Equal)
         });
-        groups
+        Ok(groups
             .into_iter()
             .map(|g| {
                 let mut row = Map::new();
@@ -292,7 +301,7 @@ impl GroupSpec {
                 }
                 Value::Object(row)
             })
-            .collect()
+            .collect())
     }
 }
 
@@ -367,7 +376,8 @@ impl<'a, D: Doc + ?Sized> Acc<'a, D> {
         }
     }
 
-    fn add(&mut self, doc: &'a D, f: &GroupField) {
+    /// Adds `doc`; the bytes of a value `push` or `add_to_set` kept (0 for the others).
+    fn add(&mut self, doc: &'a D, f: &GroupField) -> usize {
         let field = || f.key.as_deref().and_then(|k| doc.field(k));
         match self {
             Acc::Count(n) => *n += 1,
@@ -403,7 +413,9 @@ impl<'a, D: Doc + ?Sized> Acc<'a, D> {
             Acc::Push(items) => {
                 if f.key.is_some() {
                     if let Some(v) = field() {
+                        let bytes = approx_bytes(&v);
                         items.push(v.into_owned());
+                        return bytes;
                     }
                 } else {
                     let mut obj = Map::new();
@@ -412,15 +424,23 @@ impl<'a, D: Doc + ?Sized> Acc<'a, D> {
                             obj.insert(n.clone(), v.into_owned());
                         }
                     }
-                    items.push(Value::Object(obj));
+                    let v = Value::Object(obj);
+                    let bytes = approx_bytes(&v);
+                    items.push(v);
+                    return bytes;
                 }
             }
             Acc::AddToSet(set) => {
                 if let Some(v) = field() {
+                    let (before, bytes) = (set.len(), approx_bytes(&v));
                     set.insert(v);
+                    if set.len() > before {
+                        return bytes;
+                    }
                 }
             }
         }
+        0
     }
 
     fn finish(self, f: &GroupField) -> Value {

@@ -1,10 +1,12 @@
 //! The query engine over a domain's in-memory users: `Query` for `list` and `StatisticsQuery` for `stat` (SPEC section 7).
 //!
 //! Everything is validated when parsed ([`Query::parse`], [`StatQuery::parse`]); running never
-//! fails for a parsed `Query`. Matching allocates nothing per document: regexes are compiled,
+//! fails for a parsed `Query` except by exceeding its cost budget ([`budget`]: the `_metered`
+//! runs; [`run_query`] and [`run_stat`] have none). Matching allocates nothing per document: regexes are compiled,
 //! keyword words and `contain` needles lower-cased, datetimes parsed once per query, and
 //! `timediff` values resolved once per run.
 
+pub mod budget;
 mod cmp;
 mod doc;
 mod error;
@@ -20,12 +22,13 @@ mod text;
 mod time;
 pub mod users;
 
+pub use budget::{Budget, Deadline, Meter, ParseLimits};
 pub use cmp::{total_cmp, values_equal};
 pub use doc::Doc;
 pub use error::{QueryError, QueryErrorCode};
 pub use parse::Query;
 pub use project::project;
-pub use stat::{StatQuery, StatResult, run_stat};
+pub use stat::{StatQuery, StatResult, run_stat, run_stat_metered};
 
 use sort::{SortKey, TopK};
 
@@ -72,21 +75,43 @@ pub struct Page<'a, D> {
 /// Filters (filter, `filter_or`, keyword), sorts (the query's keys or the default sort, then
 /// the tie-break ascending) and pages (1-based `start`, `limit` 0 = no paging; without paging
 /// at most `max_list_results` rows). Only the matching documents are ordered, and only the
-/// first `start - 1 + limit` of them are kept while scanning.
+/// first `start - 1 + limit` of them are kept while scanning. No budget.
 pub fn run_query<'a, D: Doc>(
     q: &Query,
     docs: impl IntoIterator<Item = &'a D>,
     now_ms: i64,
     cfg: &EngineConfig,
 ) -> Page<'a, D> {
+    let budget = Budget::unlimited();
+    let meter = Meter::new(&budget, None);
+    // Without a budget nothing can be exceeded.
+    run_query_metered(q, docs, now_ms, cfg, &meter).unwrap_or(Page {
+        results: Vec::new(),
+        total_count: 0,
+    })
+}
+
+/// [`run_query`] within the deadline of `meter` (checked every few documents; the rows kept
+/// are bounded by the page or `max_list_results`).
+pub fn run_query_metered<'a, D: Doc>(
+    q: &Query,
+    docs: impl IntoIterator<Item = &'a D>,
+    now_ms: i64,
+    cfg: &EngineConfig,
+    meter: &Meter<'_>,
+) -> Result<Page<'a, D>, QueryError> {
     let bound = q.filter.bind(now_ms, &cfg.keyword_fields);
-    let matched = docs.into_iter().filter(|d| bound.matches(*d));
+    let matched = docs
+        .into_iter()
+        .take_while(|_| meter.pass())
+        .filter(|d| bound.matches(*d));
     if q.count_only() {
         let n = matched.count();
-        return Page {
+        meter.stopped()?;
+        return Ok(Page {
             results: Vec::new(),
             total_count: u64::try_from(n).unwrap_or(u64::MAX),
-        };
+        });
     }
     let (skip, end) = q.window(cfg);
     let mut keys: Vec<SortKey> = if q.sort.is_empty() {
@@ -110,12 +135,14 @@ pub fn run_query<'a, D: Doc>(
         total += 1;
         top.push(d);
     }
+    meter.stopped()?;
     let mut results = top.into_sorted();
+    meter.check_time()?;
     results.drain(..skip.min(results.len()));
-    Page {
+    Ok(Page {
         results,
         total_count: total,
-    }
+    })
 }
 
 #[cfg(test)]

@@ -1,6 +1,7 @@
 //! `Query` (SPEC 7.1): decoding and validation.
 
 use super::EngineConfig;
+use super::budget::{ParseLimits, Patterns};
 use super::doc::Doc;
 use super::error::QueryError;
 use super::filter::Filter;
@@ -73,8 +74,15 @@ pub struct Query {
 impl Query {
     /// Decodes a `Query` object leniently, then validates all of it before anything runs: a
     /// malformed condition anywhere is an error even if an earlier condition matches nothing.
-    /// `null` is the empty query (everything, default order).
+    /// `null` is the empty query (everything, default order). Patterns are limited as by
+    /// [`ParseLimits::default`].
     pub fn parse(v: &Value) -> Result<Query, QueryError> {
+        Query::parse_with(v, &ParseLimits::default())
+    }
+
+    /// [`Query::parse`] within `limits`; too many or too long patterns are refused before
+    /// any regex is compiled.
+    pub fn parse_with(v: &Value, limits: &ParseLimits) -> Result<Query, QueryError> {
         let empty = Map::new();
         let m = match v {
             Value::Object(m) => m,
@@ -86,11 +94,13 @@ impl Query {
                 ));
             }
         };
+        let mut pats = Patterns::prescan(v, limits)?;
         let filter = Filter::parse(
             m.get("filter"),
             m.get("filter_or"),
             m.get("keyword"),
             "query",
+            &mut pats,
         )?;
         let sort = parse_sort(m.get("sort").unwrap_or(&Value::Null), false)
             .map_err(|r| QueryError::invalid_parameter("query.sort", r))?;
@@ -175,8 +185,24 @@ impl Query {
         }
     }
 
+    /// Caps `page.limit` at `max` (`--max-list-results`; 0: no cap): a page never returns
+    /// more rows than a list without `page`, and `total_count` still counts every match.
+    pub fn clamp_page(&mut self, max: usize) {
+        clamp(&mut self.page, max);
+    }
+
     /// `count_only`: results are empty, only `total_count` is returned.
     pub fn count_only(&self) -> bool {
         self.count_only
+    }
+}
+
+/// Caps a page's `limit` at `max` (0: no cap).
+pub(crate) fn clamp(page: &mut Option<PageSpec>, max: usize) {
+    if let Some(p) = page
+        && max > 0
+        && p.limit > max
+    {
+        p.limit = max;
     }
 }

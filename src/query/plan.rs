@@ -9,15 +9,21 @@
 //! 2. **Default order** (`name`, then `user_id`): the exact matches are either walked in the
 //!    name order (dense sets; no filter at all skips straight to the page) or gathered and
 //!    the first `start + limit` selected (sparse sets), whichever is cheaper.
-//! 3. **Anything else** (other sorts, `stat` pipelines) runs the engine over the candidates
-//!    only; the engine applies the whole filter again, so a superset is enough.
+//! 3. **Anything else** (other sorts, filters the indexes cannot answer exactly, `stat`
+//!    pipelines) is left to the engine, which runs off the actor: the planner hands out the
+//!    candidates' shared records (at most `--query-plan-candidates` of them, a pointer copy
+//!    each) or, beyond that, nothing, and the engine reads a snapshot of every user. The
+//!    engine applies the whole filter again, so a superset is enough.
+//!
+//! So the work inside the actor is index work only: lookups, bitmaps, at most
+//! [`MAX_INDEXED_WORDS`] passes over the keyword text, the name order, pointer copies.
 //!
 //! Results are identical to the engine's over all users: `tests/query_plan_differential.rs`.
 
+use super::budget::{Budget, Meter};
 use super::filter::{Filter, Shape};
 use super::sort::SortKey;
 use super::stat::{CountShape, count_rows_of};
-use super::users::UserDoc;
 use super::{EngineConfig, Query, StatQuery, StatResult};
 use crate::api::{Backend, UserState, UserType, Value};
 use crate::model::entities::User;
@@ -25,9 +31,14 @@ use crate::model::index::{Bits, Slot, UserIndex};
 use crate::model::state::DomainState;
 use memchr::memmem::Finder;
 use std::borrow::Cow;
+use std::sync::Arc;
 
 /// The fields the keyword text holds.
 const KEYWORD_FIELDS: [&str; 3] = ["user_id", "name", "email"];
+
+/// Keyword words searched in the keyword text inside the actor (each is a pass over ~55 bytes
+/// per user, 2–9 ms at 1M users); with more, the engine matches the keyword off the actor.
+const MAX_INDEXED_WORDS: usize = 4;
 
 /// A set of users as slots.
 #[derive(Debug)]
@@ -198,7 +209,11 @@ pub(crate) fn candidates<'s>(
     let words = f.keyword();
     // The keyword text holds `user_id`, `name` and `email`: other keyword fields, or words
     // that are not ASCII (see `model::index`), are left to the engine.
-    let ascii = words.iter().all(|w| w.is_ascii()) && cfg.keyword_fields == KEYWORD_FIELDS;
+    // Each word is one pass over the keyword text in the actor: more than a few are left to
+    // the engine too.
+    let ascii = words.len() <= MAX_INDEXED_WORDS
+        && words.iter().all(|w| w.is_ascii())
+        && cfg.keyword_fields == KEYWORD_FIELDS;
     exact &= ascii;
     let finders: Vec<Finder<'_>> = if ascii {
         words
@@ -251,30 +266,6 @@ pub(crate) fn candidates<'s>(
     (bits.map_or(Set::All, Set::Bits), exact)
 }
 
-/// Exactly the matches of `f` (step 1 plus the whole filter on the candidates when they are
-/// a superset); `None` when that would mean reading every user (the caller scans instead).
-fn exact_matches<'s>(
-    s: &'s DomainState,
-    f: &Filter,
-    now: i64,
-    cfg: &EngineConfig,
-) -> Option<Set<'s>> {
-    let (set, exact) = candidates(s, f, cfg);
-    if exact {
-        return Some(set);
-    }
-    if matches!(set, Set::All) {
-        return None;
-    }
-    let bound = f.bind(now, &cfg.keyword_fields);
-    let domain_id = s.domain.domain_id.as_str();
-    let kept = set
-        .slots(&s.index)
-        .filter(|&c| user(s, c).is_some_and(|user| bound.matches(&UserDoc { user, domain_id })))
-        .collect();
-    Some(Set::List(kept))
-}
-
 /// Whether the query's order is the default one (`name`, then `user_id`, ascending).
 fn name_order(q: &Query, cfg: &EngineConfig) -> bool {
     let asc = |k: &str| SortKey {
@@ -288,48 +279,56 @@ fn name_order(q: &Query, cfg: &EngineConfig) -> bool {
         && (q.sort.is_empty() || q.sort == [asc("name")] || q.sort == [asc("name"), asc("user_id")])
 }
 
-/// A page of users and the number of matches.
-pub(crate) struct UserPage<'s> {
-    pub(crate) users: Vec<&'s User>,
-    pub(crate) total_count: u64,
+/// The users the engine is to read, as the actor hands them out.
+pub(crate) enum Gathered {
+    /// Every user: the engine reads a snapshot.
+    All,
+    /// A superset of the matches, in slot order.
+    Some(Vec<Arc<User>>),
 }
 
-/// `list`; `None` when the query needs the engine over every user.
-pub(crate) fn list<'s>(
-    s: &'s DomainState,
-    q: &Query,
-    now: i64,
-    cfg: &EngineConfig,
-) -> Option<UserPage<'s>> {
-    let ix = &s.index;
-    let (skip, end) = q.window(cfg);
-    if !name_order(q, cfg) && !q.count_only() {
-        // Another order: the engine sorts, over the candidates only.
-        let (set, _) = candidates(s, &q.filter, cfg);
-        if matches!(set, Set::All) {
-            return None;
-        }
-        let domain_id = s.domain.domain_id.as_str();
-        let docs: Vec<UserDoc<'_>> = set
-            .slots(ix)
-            .filter_map(|c| user(s, c))
-            .map(|user| UserDoc { user, domain_id })
-            .collect();
-        let page = super::run_query(q, &docs, now, cfg);
-        return Some(UserPage {
-            users: page.results.into_iter().map(|d| d.user).collect(),
-            total_count: page.total_count,
-        });
+/// The users of `set`, when there are at most `bound` of them (each a pointer copy).
+fn gather(s: &DomainState, set: &Set<'_>, bound: usize) -> Gathered {
+    if matches!(set, Set::All) || set.count(&s.index) > bound {
+        return Gathered::All;
     }
-    let set = exact_matches(s, &q.filter, now, cfg)?;
+    Gathered::Some(set.slots(&s.index).filter_map(|c| user_arc(s, c)).collect())
+}
+
+/// The shared record of a slot's user.
+fn user_arc(s: &DomainState, slot: Slot) -> Option<Arc<User>> {
+    s.index
+        .entry(slot)
+        .and_then(|e| s.users.get_arc(e.user_id.as_ref()))
+        .cloned()
+}
+
+/// What the actor decides for a `list`.
+pub(crate) enum ListPlan {
+    /// `count_only` answered from the indexes.
+    Count(u64),
+    /// The page itself, in order, and the number of matches (answered from the indexes).
+    Page(Vec<Arc<User>>, u64),
+    /// The engine must filter, sort and page these users.
+    Engine(Gathered),
+}
+
+/// `list` as the actor plans it. The actor's work is index work only: candidates from the
+/// indexes and, when they are exactly the matches in the default order, the page from the
+/// name order; everything else (filters the indexes cannot answer, other orders) is left to
+/// the engine, over at most `bound` gathered users or over a snapshot of all.
+pub(crate) fn list(s: &DomainState, q: &Query, cfg: &EngineConfig, bound: usize) -> ListPlan {
+    let ix = &s.index;
+    let (set, exact) = candidates(s, &q.filter, cfg);
+    if !exact || (!name_order(q, cfg) && !q.count_only()) {
+        return ListPlan::Engine(gather(s, &set, bound));
+    }
     let m = set.count(ix);
     let total_count = u64::try_from(m).unwrap_or(u64::MAX);
     if q.count_only() {
-        return Some(UserPage {
-            users: Vec::new(),
-            total_count,
-        });
+        return ListPlan::Count(total_count);
     }
+    let (skip, end) = q.window(cfg);
     let take = end.min(m).saturating_sub(skip);
     let slots: Vec<Slot> = match &set {
         Set::All => ix.order_from(skip).take(take).collect(),
@@ -356,20 +355,29 @@ pub(crate) fn list<'s>(
             }
         }
     };
-    Some(UserPage {
-        users: slots.into_iter().filter_map(|c| user(s, c)).collect(),
+    ListPlan::Page(
+        slots.into_iter().filter_map(|c| user_arc(s, c)).collect(),
         total_count,
-    })
+    )
 }
 
-/// `stat`: the engine over the candidates, or, for a [`CountShape`] on enum fields with an
-/// exactly indexed filter, counts from the bitmaps. `None`: the engine over every user.
+/// What the actor decides for a `stat`.
+pub(crate) enum StatPlan {
+    /// Counted from the bitmaps (a [`CountShape`] on enum fields with an exactly indexed
+    /// filter), the rest of the pipeline run on the few counted rows.
+    Done(Result<StatResult, super::QueryError>),
+    /// The engine must run the query over these users.
+    Engine(Gathered),
+}
+
+/// `stat` as the actor plans it (see [`list`]).
 pub(crate) fn stat(
     s: &DomainState,
     q: &StatQuery,
     now: i64,
     cfg: &EngineConfig,
-) -> Option<Result<StatResult, super::QueryError>> {
+    budget: &Budget,
+) -> StatPlan {
     let ix = &s.index;
     let (set, exact) = candidates(s, q.filter(), cfg);
     if exact && let Some(shape) = q.count_shape() {
@@ -378,19 +386,12 @@ pub(crate) fn stat(
             CountShape::Group { keys, .. } => keys,
         };
         if let Some(groups) = count_by_enums(ix, &set, keys) {
-            return Some(Ok(q.finish_counted(count_rows_of(&shape, groups), now)));
+            // At most 3 * 2 * 2 * 2 rows: metered, without a deadline.
+            let meter = Meter::new(budget, None);
+            return StatPlan::Done(q.finish_counted(count_rows_of(&shape, groups), now, &meter));
         }
     }
-    if matches!(set, Set::All) {
-        return None;
-    }
-    let domain_id = s.domain.domain_id.as_str();
-    let docs: Vec<UserDoc<'_>> = set
-        .slots(ix)
-        .filter_map(|c| user(s, c))
-        .map(|user| UserDoc { user, domain_id })
-        .collect();
-    Some(super::run_stat(q, &docs, now, cfg))
+    StatPlan::Engine(gather(s, &set, budget.plan_candidates))
 }
 
 /// One enum field's values as group-key values and bitmaps.
@@ -466,15 +467,14 @@ fn count_by_enums(ix: &UserIndex, set: &Set<'_>, keys: &[&str]) -> Option<Vec<(V
 }
 
 /// `find` by keyword: the users whose `user_id`, `name` or `email` contains any of the
-/// (already lower-cased) words, in `user_id` order; `None` unless every word is ASCII.
-pub(crate) fn find_keyword<'s>(s: &'s DomainState, words: &[String]) -> Option<Vec<&'s User>> {
-    if !words.iter().all(|w| w.is_ascii()) {
-        return None;
+/// (already lower-cased) words, in slot order, when every word is ASCII, there are few words
+/// and at most `bound` users match; otherwise `Gathered::All` (the caller scans a snapshot).
+pub(crate) fn find_keyword(s: &DomainState, words: &[String], bound: usize) -> Gathered {
+    if words.len() > MAX_INDEXED_WORDS || !words.iter().all(|w| w.is_ascii()) {
+        return Gathered::All;
     }
     let finders: Vec<Finder<'_>> = words.iter().map(|w| Finder::new(w.as_bytes())).collect();
     let mut hits = Bits::default();
     s.index.keyword_scan(&finders, None, &mut hits);
-    let mut found: Vec<&User> = hits.iter().filter_map(|c| user(s, c)).collect();
-    found.sort_by(|a, b| a.user_id.cmp(&b.user_id));
-    Some(found)
+    gather(s, &Set::Bits(Cow::Owned(hits)), bound)
 }

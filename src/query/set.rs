@@ -72,6 +72,11 @@ impl ValueSet {
         self.values.push(v.into_owned());
     }
 
+    /// The number of distinct values.
+    pub(crate) fn len(&self) -> usize {
+        self.values.len()
+    }
+
     /// The values in first-seen order.
     pub(crate) fn into_vec(self) -> Vec<Value> {
         self.values

@@ -1,6 +1,7 @@
 //! `StatisticsQuery` (SPEC 7.3, 7.4): the aggregate pipeline and `distinct`.
 
 use super::EngineConfig;
+use super::budget::{Budget, Meter, ParseLimits, Patterns, approx_bytes};
 use super::cmp::total_cmp;
 use super::doc::Doc;
 use super::error::QueryError;
@@ -77,7 +78,7 @@ fn count_arg(v: &Value, stage: &str, min: i64) -> Result<usize, QueryError> {
         })
 }
 
-fn parse_stage(v: &Value) -> Result<Stage, QueryError> {
+fn parse_stage(v: &Value, pats: &mut Patterns) -> Result<Stage, QueryError> {
     let (name, body) = match v {
         Value::Object(m) if m.len() == 1 => match m.iter().next() {
             Some(e) => e,
@@ -167,7 +168,7 @@ fn parse_stage(v: &Value) -> Result<Stage, QueryError> {
                 .ok_or_else(|| QueryError::required_parameter("aggregate.unwind.path"))?;
             let filter = match m.get("filter") {
                 None | Some(Value::Null) => None,
-                f => Some(Filter::parse(f, None, None, "aggregate.unwind")?),
+                f => Some(Filter::parse(f, None, None, "aggregate.unwind", pats)?),
             };
             Stage::Unwind {
                 path: path.to_owned(),
@@ -181,6 +182,7 @@ fn parse_stage(v: &Value) -> Result<Stage, QueryError> {
                 m.get("filter_or"),
                 None,
                 "aggregate.match",
+                pats,
             )?)
         }
         "limit" => Stage::Limit(count_arg(body, "limit", 1)?),
@@ -195,8 +197,15 @@ fn parse_stage(v: &Value) -> Result<Stage, QueryError> {
 
 impl StatQuery {
     /// Decodes and validates a `StatisticsQuery` object. Neither `aggregate` nor `distinct` →
-    /// `ERROR_REQUIRED_PARAMETER(key = aggregate)`.
+    /// `ERROR_REQUIRED_PARAMETER(key = aggregate)`. Patterns are limited as by
+    /// [`ParseLimits::default`].
     pub fn parse(v: &Value) -> Result<StatQuery, QueryError> {
+        StatQuery::parse_with(v, &ParseLimits::default())
+    }
+
+    /// [`StatQuery::parse`] within `limits`; too many or too long patterns are refused before
+    /// any regex is compiled.
+    pub fn parse_with(v: &Value, limits: &ParseLimits) -> Result<StatQuery, QueryError> {
         let empty = Map::new();
         let m = match v {
             Value::Object(m) => m,
@@ -233,17 +242,22 @@ impl StatQuery {
         if aggregate.is_none() && distinct.is_none() {
             return Err(QueryError::required_parameter("aggregate"));
         }
+        let mut pats = Patterns::prescan(v, limits)?;
         let filter = Filter::parse(
             m.get("filter"),
             m.get("filter_or"),
             m.get("keyword"),
             "query",
+            &mut pats,
         )?;
         let page = parse_page(m.get("page"), "query.page")?;
         let kind = match (aggregate, distinct) {
-            (Some(stages), _) => {
-                Kind::Aggregate(stages.iter().map(parse_stage).collect::<Result<_, _>>()?)
-            }
+            (Some(stages), _) => Kind::Aggregate(
+                stages
+                    .iter()
+                    .map(|s| parse_stage(s, &mut pats))
+                    .collect::<Result<_, _>>()?,
+            ),
             (None, Some(d)) => Kind::Distinct(d),
             (None, None) => return Err(QueryError::required_parameter("aggregate")),
         };
@@ -280,23 +294,36 @@ fn set_path(v: &mut Value, path: &str, new: Value) {
     }
 }
 
-fn unwind(rows: Vec<Value>, path: &str) -> Vec<Value> {
+/// One output row per element of the list at `path`; every row is metered before it is
+/// built, so a product of lists stops at the budget instead of exhausting memory.
+fn unwind(rows: Vec<Value>, path: &str, meter: &Meter<'_>) -> Result<Vec<Value>, QueryError> {
     let mut out = Vec::with_capacity(rows.len());
     for row in rows {
+        meter.tick()?;
         match row.pointer(path) {
             Some(Value::List(l)) if !l.is_empty() => {
-                let items = l.clone();
-                for item in items {
+                let rest = approx_bytes(&row).saturating_sub(approx_bytes_list(l));
+                for item in l {
+                    meter.row(out.len() + 1, rest.saturating_add(approx_bytes(item)))?;
                     let mut r = row.clone();
-                    set_path(&mut r, path, item);
+                    set_path(&mut r, path, item.clone());
                     out.push(r);
                 }
             }
             None | Some(Value::Null) | Some(Value::List(_)) => {}
-            Some(_) => out.push(row),
+            Some(_) => {
+                meter.row(out.len() + 1, 0)?;
+                out.push(row)
+            }
         }
     }
-    out
+    Ok(out)
+}
+
+fn approx_bytes_list(l: &[Value]) -> usize {
+    l.iter()
+        .map(approx_bytes)
+        .fold(2usize, usize::saturating_add)
 }
 
 fn project_row(row: &Value, p: &ProjectSpec, group_keys: &[String]) -> Value {
@@ -316,43 +343,71 @@ fn project_row(row: &Value, p: &ProjectSpec, group_keys: &[String]) -> Value {
     Value::Object(out)
 }
 
+/// Keeps the rows `b` matches, ticking the meter per row.
+fn retain_matching(
+    rows: &mut Vec<Value>,
+    f: &Filter,
+    now_ms: i64,
+    meter: &Meter<'_>,
+) -> Result<(), QueryError> {
+    let b = f.bind(now_ms, &[]);
+    let mut err = None;
+    rows.retain(|r| {
+        if err.is_some() {
+            return false;
+        }
+        if let Err(e) = meter.tick() {
+            err = Some(e);
+            return false;
+        }
+        b.matches(r)
+    });
+    err.map_or(Ok(()), Err)
+}
+
 fn apply(
     stage: &Stage,
     mut rows: Vec<Value>,
     now_ms: i64,
     group_keys: &mut Vec<String>,
-) -> Vec<Value> {
-    match stage {
+    meter: &Meter<'_>,
+) -> Result<Vec<Value>, QueryError> {
+    meter.check_time()?;
+    Ok(match stage {
         Stage::Group(g) => {
             *group_keys = g.key_names();
-            g.run(rows.iter())
+            g.run(rows.iter(), meter)?
         }
         Stage::Count(name) => {
             group_keys.clear();
             count_rows(rows.len(), name)
         }
         Stage::Sort(keys) => {
+            // At most `--query-max-stage-rows` rows; the deadline is checked after.
             sort_rows(&mut rows, keys);
             rows
         }
         Stage::Project(p) => {
-            let out = rows.iter().map(|r| project_row(r, p, group_keys)).collect();
+            let mut out = Vec::with_capacity(rows.len());
+            for r in &rows {
+                let row = project_row(r, p, group_keys);
+                meter.row(out.len() + 1, approx_bytes(&row))?;
+                out.push(row);
+            }
             if p.exclude_keys {
                 group_keys.clear();
             }
             out
         }
         Stage::Unwind { path, filter } => {
-            let mut out = unwind(rows, path);
+            let mut out = unwind(rows, path, meter)?;
             if let Some(f) = filter {
-                let b = f.bind(now_ms, &[]);
-                out.retain(|r| b.matches(r));
+                retain_matching(&mut out, f, now_ms, meter)?;
             }
             out
         }
         Stage::Match(f) => {
-            let b = f.bind(now_ms, &[]);
-            rows.retain(|r| b.matches(r));
+            retain_matching(&mut rows, f, now_ms, meter)?;
             rows
         }
         Stage::Limit(n) => {
@@ -363,43 +418,72 @@ fn apply(
             rows.drain(..(*n).min(rows.len()));
             rows
         }
-    }
+    })
 }
 
 fn distinct<'a, D: Doc + ?Sized + 'a>(
     docs: impl Iterator<Item = &'a D>,
     field: &str,
-) -> Vec<Value> {
+    meter: &Meter<'_>,
+) -> Result<Vec<Value>, QueryError> {
     let mut set = ValueSet::new();
     for d in docs {
+        meter.tick()?;
+        let before = set.len();
+        let mut bytes = 0usize;
         match d.field(field) {
             None => {}
-            Some(Cow::Borrowed(Value::List(l))) => {
-                l.iter().for_each(|x| set.insert(Cow::Borrowed(x)))
+            Some(Cow::Borrowed(Value::List(l))) => l.iter().for_each(|x| {
+                bytes = bytes.saturating_add(approx_bytes(x));
+                set.insert(Cow::Borrowed(x))
+            }),
+            Some(Cow::Owned(Value::List(l))) => l.into_iter().for_each(|x| {
+                bytes = bytes.saturating_add(approx_bytes(&x));
+                set.insert(Cow::Owned(x))
+            }),
+            Some(v) => {
+                bytes = approx_bytes(&v);
+                set.insert(v)
             }
-            Some(Cow::Owned(Value::List(l))) => {
-                l.into_iter().for_each(|x| set.insert(Cow::Owned(x)))
-            }
-            Some(v) => set.insert(v),
+        }
+        if set.len() > before {
+            meter.row(set.len(), bytes)?;
         }
     }
     let mut values = set.into_vec();
     values.sort_by(total_cmp);
-    values
+    Ok(values)
 }
 
 /// Runs a statistics query: filter (and keyword) first, then the aggregate pipeline or
 /// `distinct`, then `page`. When the first stage is `group` (or `count`), documents are read
-/// through [`Doc::field`] only; other pipelines start from [`Doc::to_value`].
+/// through [`Doc::field`] only; other pipelines start from [`Doc::to_value`]. No budget (see
+/// [`run_stat_metered`]).
 pub fn run_stat<'a, D: Doc + 'a>(
     q: &StatQuery,
     docs: impl IntoIterator<Item = &'a D>,
     now_ms: i64,
     cfg: &EngineConfig,
 ) -> Result<StatResult, QueryError> {
+    let budget = Budget::unlimited();
+    run_stat_metered(q, docs, now_ms, cfg, &Meter::new(&budget, None))
+}
+
+/// [`run_stat`] within the budget `meter` counts against: a stage that would produce too
+/// many rows or bytes, or a run past its deadline, stops with `ERROR_DB_QUERY`.
+pub fn run_stat_metered<'a, D: Doc + 'a>(
+    q: &StatQuery,
+    docs: impl IntoIterator<Item = &'a D>,
+    now_ms: i64,
+    cfg: &EngineConfig,
+    meter: &Meter<'_>,
+) -> Result<StatResult, QueryError> {
     let bound = q.filter.bind(now_ms, &cfg.keyword_fields);
+    // Every document read ticks the meter; past the deadline the iteration ends early and
+    // `meter.stopped()` turns that into the error.
+    let docs = docs.into_iter().take_while(|_| meter.pass());
     let rows = match &q.kind {
-        Kind::Distinct(field) => distinct(docs.into_iter().filter(|d| bound.matches(*d)), field),
+        Kind::Distinct(field) => distinct(docs.filter(|d| bound.matches(*d)), field, meter)?,
         Kind::Aggregate(stages) => {
             // Leading `match` stages filter the documents themselves, before anything is built.
             let leading: Vec<_> = stages
@@ -410,23 +494,34 @@ pub fn run_stat<'a, D: Doc + 'a>(
                 })
                 .collect();
             let stages = stages.get(leading.len()..).unwrap_or_default();
-            let matched = docs
-                .into_iter()
-                .filter(|d| bound.matches(*d) && leading.iter().all(|b| b.matches(*d)));
+            let matched =
+                docs.filter(|d| bound.matches(*d) && leading.iter().all(|b| b.matches(*d)));
             let (mut rows, mut group_keys, rest) = match stages.split_first() {
-                Some((Stage::Group(g), rest)) => (g.run(matched), g.key_names(), rest),
+                Some((Stage::Group(g), rest)) => (g.run(matched, meter)?, g.key_names(), rest),
                 Some((Stage::Count(name), rest)) => {
                     (count_rows(matched.count(), name), Vec::new(), rest)
                 }
-                _ => (matched.map(Doc::to_value).collect(), Vec::new(), stages),
+                _ => {
+                    let mut rows = Vec::new();
+                    for d in matched {
+                        let row = d.to_value();
+                        meter.row(rows.len() + 1, approx_bytes(&row))?;
+                        rows.push(row);
+                    }
+                    (rows, Vec::new(), stages)
+                }
             };
+            meter.stopped()?;
             for stage in rest {
-                rows = apply(stage, rows, now_ms, &mut group_keys);
+                rows = apply(stage, rows, now_ms, &mut group_keys, meter)?;
             }
             rows
         }
     };
-    Ok(paged(q.page, rows))
+    meter.check_time()?;
+    let r = paged(q.page, rows);
+    meter.result_rows(&r.results)?;
+    Ok(r)
 }
 
 fn paged(page: Option<PageSpec>, rows: Vec<Value>) -> StatResult {
@@ -489,9 +584,14 @@ impl StatQuery {
 
     /// Runs the rest of the pipeline and the paging after the first stage, whose rows a
     /// caller computed for the query's [`CountShape`] with [`count_rows_of`].
-    pub(crate) fn finish_counted(&self, first: Vec<Value>, now_ms: i64) -> StatResult {
+    pub(crate) fn finish_counted(
+        &self,
+        first: Vec<Value>,
+        now_ms: i64,
+        meter: &Meter<'_>,
+    ) -> Result<StatResult, QueryError> {
         let Kind::Aggregate(stages) = &self.kind else {
-            return paged(self.page, first);
+            return Ok(paged(self.page, first));
         };
         let mut group_keys = match stages.first() {
             Some(Stage::Group(g)) => g.key_names(),
@@ -499,9 +599,21 @@ impl StatQuery {
         };
         let mut rows = first;
         for stage in stages.get(1..).unwrap_or_default() {
-            rows = apply(stage, rows, now_ms, &mut group_keys);
+            rows = apply(stage, rows, now_ms, &mut group_keys, meter)?;
         }
-        paged(self.page, rows)
+        let r = paged(self.page, rows);
+        meter.result_rows(&r.results)?;
+        Ok(r)
+    }
+
+    /// Caps `page.limit` at `max` (`--max-list-results`; 0: no cap).
+    pub fn clamp_page(&mut self, max: usize) {
+        super::parse::clamp(&mut self.page, max);
+    }
+
+    /// Whether `page.limit > 0` (results are paged, and `total_count` is given).
+    pub fn paged(&self) -> bool {
+        self.page.is_some_and(|p| p.limit > 0)
     }
 }
 

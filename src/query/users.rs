@@ -1,12 +1,22 @@
 //! The engine applied to a domain's users: `list`, `stat` and `find` of User v1.
 
-use super::{Doc, EngineConfig, Query, QueryError, QueryErrorCode, StatQuery, run_query, run_stat};
+use super::budget::{Budget, Deadline, Meter, ParseLimits, approx_bytes, parses_inline};
+use super::plan::{Gathered, ListPlan, StatPlan};
+use super::stat::run_stat_metered;
+use super::{
+    Doc, EngineConfig, Query, QueryError, QueryErrorCode, StatQuery, StatResult, run_query_metered,
+};
 use crate::api::*;
 use crate::model::clock::{Millis, iso};
 use crate::model::entities::{User, project_v1};
 use crate::model::index::UserSnapshot;
 use crate::model::state::DomainState;
 use std::borrow::Cow;
+use std::sync::Arc;
+
+/// Queries up to this size (estimated as JSON) without a regex are parsed where they arrive;
+/// parsing one takes microseconds (measured: tests/security_query.rs).
+pub const INLINE_PARSE_BYTES: usize = 4096;
 
 /// A user as the engine sees it (with its domain, which the record does not repeat).
 pub struct UserDoc<'a> {
@@ -133,10 +143,32 @@ fn engine(max_list_results: usize) -> EngineConfig {
     }
 }
 
+/// A request's query, or `Null`.
+fn raw(v: &Option<Value>) -> &Value {
+    v.as_ref().unwrap_or(&Value::Null)
+}
+
+/// Whether a v1 `list` request's query is small enough to parse where it arrives (a
+/// transport thread): at most [`INLINE_PARSE_BYTES`] and no regex. Others are parsed on the
+/// scan pool.
+pub fn list_parses_inline(req: &UserQuery) -> bool {
+    parses_inline(raw(&req.query), INLINE_PARSE_BYTES)
+}
+
+/// [`list_parses_inline`] for `stat`.
+pub fn stat_parses_inline(req: &UserStatQuery) -> bool {
+    parses_inline(&req.query, INLINE_PARSE_BYTES)
+}
+
 /// Parses and validates a v1 `list` request (before it is sent to the domain actor).
 pub fn parse_list(req: &UserQuery) -> ApiResult<Query> {
+    parse_list_with(req, &ParseLimits::default())
+}
+
+/// [`parse_list`] within `limits`.
+pub fn parse_list_with(req: &UserQuery, limits: &ParseLimits) -> ApiResult<Query> {
     let mut q = match &req.query {
-        Some(v) if !v.is_null() => Query::parse(v)?,
+        Some(v) if !v.is_null() => Query::parse_with(v, limits)?,
         _ => Query::default(),
     };
     let top: [(&str, Option<Value>); 6] = [
@@ -155,19 +187,72 @@ pub fn parse_list(req: &UserQuery) -> ApiResult<Query> {
     Ok(q)
 }
 
-/// A query the planner could not answer from the indexes: the engine must read every user.
-/// It holds a point-in-time snapshot of the users (taking one copies a pointer per 1024
-/// users), so it can run outside the domain actor while writes go on.
+/// The keyword words of a v1 `find`, lower-cased, within `limits` (`None`: by user_id).
+pub fn find_words(search: &FindSearch, limits: &ParseLimits) -> ApiResult<Option<Vec<String>>> {
+    if search.user_id.as_ref().is_some_and(|id| !id.is_empty()) {
+        return Ok(None);
+    }
+    let Some(k) = search.keyword.as_ref().filter(|k| !k.trim().is_empty()) else {
+        return Err(ApiError::required("search.keyword | search.user_id"));
+    };
+    let exceeded = |what: &str, limit: usize, flag: &str| -> ApiError {
+        super::budget::exceeded(what, limit, flag).into()
+    };
+    let mut words = Vec::new();
+    for w in k.split_whitespace() {
+        if limits.max_patterns > 0 && words.len() >= limits.max_patterns {
+            return Err(exceeded(
+                "patterns (keyword words)",
+                limits.max_patterns,
+                "query-max-patterns",
+            ));
+        }
+        if limits.max_pattern_bytes > 0 && w.len() > limits.max_pattern_bytes {
+            return Err(exceeded(
+                "bytes of one pattern",
+                limits.max_pattern_bytes,
+                "query-max-pattern-bytes",
+            ));
+        }
+        words.push(w.to_lowercase());
+    }
+    Ok(Some(words))
+}
+
+/// What the engine reads.
+enum Work {
+    /// Every user (a point-in-time snapshot).
+    All(UserSnapshot),
+    /// A superset of the matches, in slot order.
+    Some(Vec<Arc<User>>),
+    /// `list`: the page itself (ordered), and the number of matches.
+    Page(Vec<Arc<User>>, u64),
+}
+
+/// A query the domain actor planned but did not run: the engine's work over a point-in-time
+/// copy of the users it needs (every user as a snapshot, taking one copies a pointer per 1024
+/// users; or the candidates' shared records), to run outside the actor while writes go on.
 pub struct UserScan {
-    users: UserSnapshot,
+    work: Work,
     domain_id: String,
     now: Millis,
 }
 
 impl UserScan {
-    fn new(s: &DomainState, now: Millis) -> Self {
+    fn new(s: &DomainState, now: Millis, g: Gathered) -> Self {
         UserScan {
-            users: s.index.snapshot(),
+            work: match g {
+                Gathered::All => Work::All(s.index.snapshot()),
+                Gathered::Some(users) => Work::Some(users),
+            },
+            domain_id: s.domain.domain_id.clone(),
+            now,
+        }
+    }
+
+    fn page(s: &DomainState, now: Millis, users: Vec<Arc<User>>, total: u64) -> Self {
+        UserScan {
+            work: Work::Page(users, total),
             domain_id: s.domain.domain_id.clone(),
             now,
         }
@@ -175,29 +260,155 @@ impl UserScan {
 
     fn docs(&self) -> Vec<UserDoc<'_>> {
         let domain_id = self.domain_id.as_str();
-        self.users
-            .users()
-            .map(|user| UserDoc { user, domain_id })
-            .collect()
+        match &self.work {
+            Work::All(snap) => snap
+                .users()
+                .map(|user| UserDoc { user, domain_id })
+                .collect(),
+            Work::Some(users) | Work::Page(users, _) => users
+                .iter()
+                .map(|u| UserDoc {
+                    user: u.as_ref(),
+                    domain_id,
+                })
+                .collect(),
+        }
     }
 
-    /// v1 `list` over the snapshot.
+    /// v1 `list` over the snapshot, without a budget.
     pub fn list(&self, q: &Query, max: usize) -> UsersInfo {
-        let cfg = engine(max);
-        let all = self.docs();
-        let page = run_query(q, &all, self.now, &cfg);
-        let users = page.results.into_iter().map(|d| d.user).collect();
-        users_info(&self.domain_id, q, &cfg, users, page.total_count)
+        self.list_with(q, max, &Budget::unlimited(), None)
+            .unwrap_or_default()
     }
 
-    /// v1 `stat` over the snapshot.
-    pub fn stat(&self, q: &StatQuery, max: usize) -> ApiResult<StatInfo> {
-        let r = run_stat(q, &self.docs(), self.now, &engine(max))?;
-        Ok(StatInfo {
-            results: r.results,
-            total_count: r.total_count,
-        })
+    /// v1 `list` within `budget` (and `deadline`).
+    pub fn list_with(
+        &self,
+        q: &Query,
+        max: usize,
+        budget: &Budget,
+        deadline: Option<Deadline>,
+    ) -> ApiResult<UsersInfo> {
+        let cfg = engine(max);
+        let meter = Meter::new(budget, deadline);
+        if let Work::Page(users, total) = &self.work {
+            let users = users.iter().map(Arc::as_ref).collect();
+            return users_info(&self.domain_id, q, &cfg, users, *total, &meter);
+        }
+        let all = self.docs();
+        let page = run_query_metered(q, &all, self.now, &cfg, &meter)?;
+        let users = page.results.into_iter().map(|d| d.user).collect();
+        users_info(&self.domain_id, q, &cfg, users, page.total_count, &meter)
     }
+
+    /// v1 `stat` over the snapshot, without a budget.
+    pub fn stat(&self, q: &StatQuery, max: usize) -> ApiResult<StatInfo> {
+        self.stat_with(q, max, &Budget::unlimited(), None)
+    }
+
+    /// v1 `stat` within `budget` (and `deadline`); unpaged results beyond `max` rows are
+    /// refused (page them).
+    pub fn stat_with(
+        &self,
+        q: &StatQuery,
+        max: usize,
+        budget: &Budget,
+        deadline: Option<Deadline>,
+    ) -> ApiResult<StatInfo> {
+        let meter = Meter::new(budget, deadline);
+        let r = run_stat_metered(q, &self.docs(), self.now, &engine(max), &meter)?;
+        stat_info(q, r, max)
+    }
+
+    /// v1 `find` by keyword over the snapshot (or the keyword index's hits).
+    fn find_with(
+        &self,
+        words: &[String],
+        max: usize,
+        budget: &Budget,
+        deadline: Option<Deadline>,
+    ) -> ApiResult<FindUsersInfo> {
+        let meter = Meter::new(budget, deadline);
+        let hit = |field: &str| {
+            let f = field.to_lowercase();
+            words.iter().any(|w| f.contains(w.as_str()))
+        };
+        let mut found: Vec<&User> = match &self.work {
+            // The index's hits are exactly the matches.
+            Work::Some(users) | Work::Page(users, _) => users.iter().map(Arc::as_ref).collect(),
+            Work::All(snap) => snap
+                .users()
+                .take_while(|_| meter.pass())
+                .filter(|u| hit(&u.user_id) || hit(&u.name) || hit(&u.email))
+                .collect(),
+        };
+        meter.stopped()?;
+        found.sort_by(|a, b| a.user_id.cmp(&b.user_id));
+        find_info(found, max, &meter)
+    }
+}
+
+/// The stat answer: unpaged results are at most `max` rows.
+fn stat_info(q: &StatQuery, r: StatResult, max: usize) -> ApiResult<StatInfo> {
+    if max > 0 && !q.paged() && r.results.len() > max {
+        return Err(super::budget::exceeded(
+            "result rows of a stat without page (give page.limit)",
+            max,
+            "max-list-results",
+        )
+        .into());
+    }
+    Ok(StatInfo {
+        results: r.results,
+        total_count: r.total_count,
+    })
+}
+
+fn find_info(found: Vec<&User>, max: usize, meter: &Meter<'_>) -> ApiResult<FindUsersInfo> {
+    let total_count = u64::try_from(found.len()).unwrap_or(u64::MAX);
+    let mut results = Vec::new();
+    let mut bytes = 0usize;
+    for u in found.into_iter().take(max) {
+        bytes = bytes.saturating_add(
+            64 + u.user_id.len() + u.name.len() + u.email.len() + map_bytes(&u.tags),
+        );
+        meter.result_bytes(bytes)?;
+        results.push(FindUserInfo {
+            user_id: u.user_id.clone(),
+            name: u.name.clone(),
+            email: u.email.clone(),
+            tags: u.tags.clone(),
+        });
+    }
+    Ok(FindUsersInfo {
+        results,
+        total_count,
+    })
+}
+
+fn map_bytes(m: &Map) -> usize {
+    m.iter()
+        .map(|(k, v)| k.len().saturating_add(4).saturating_add(approx_bytes(v)))
+        .fold(2usize, usize::saturating_add)
+}
+
+/// About the JSON size of a v1 user (field names and fixed fields: ~400 bytes).
+fn info_bytes(u: &UserInfo) -> usize {
+    let len = |s: &Option<String>| s.as_ref().map_or(0, String::len);
+    [
+        400,
+        u.user_id.len(),
+        u.domain_id.len(),
+        len(&u.name),
+        len(&u.email),
+        len(&u.language),
+        len(&u.timezone),
+        u.required_actions.as_ref().map_or(0, |a| a.len() * 24),
+        u.tags.as_ref().map_or(0, map_bytes),
+        u.mfa.as_ref().map_or(0, |m| map_bytes(&m.options)),
+    ]
+    .into_iter()
+    .fold(0usize, usize::saturating_add)
 }
 
 /// An answer from the indexes, or the scan still to run (outside the actor).
@@ -206,29 +417,39 @@ pub enum Planned<T> {
     Scan(UserScan),
 }
 
-/// v1 `list` as the domain actor runs it: the planner (`query::plan`) answers from the
-/// indexes when it can; otherwise a [`UserScan`] is returned, to be run elsewhere.
+/// v1 `list` as the domain actor runs it: the planner (`query::plan`) answers a `count_only`
+/// from the indexes; otherwise it picks the page, or the candidates, and hands out a
+/// [`UserScan`] to run elsewhere.
 pub fn list_users_planned(
     s: &DomainState,
     q: &Query,
     now: Millis,
     max: usize,
 ) -> Planned<UsersInfo> {
+    plan_list(s, q, now, max, &Budget::default())
+}
+
+/// [`list_users_planned`] within `budget` (it bounds the candidates the actor gathers).
+pub fn plan_list(
+    s: &DomainState,
+    q: &Query,
+    now: Millis,
+    max: usize,
+    budget: &Budget,
+) -> Planned<UsersInfo> {
     let cfg = engine(max);
-    match super::plan::list(s, q, now, &cfg) {
-        Some(page) => Planned::Done(users_info(
-            &s.domain.domain_id,
-            q,
-            &cfg,
-            page.users,
-            page.total_count,
-        )),
-        None => Planned::Scan(UserScan::new(s, now)),
+    match super::plan::list(s, q, &cfg, budget.plan_candidates) {
+        ListPlan::Count(total_count) => Planned::Done(UsersInfo {
+            results: Vec::new(),
+            total_count,
+        }),
+        ListPlan::Page(users, total) => Planned::Scan(UserScan::page(s, now, users, total)),
+        ListPlan::Engine(g) => Planned::Scan(UserScan::new(s, now, g)),
     }
 }
 
 /// v1 `list`: filter, sort, page and project the domain's users (planned, or scanned in
-/// place).
+/// place), without a budget.
 pub fn list_users(s: &DomainState, q: &Query, now: Millis, max: usize) -> UsersInfo {
     match list_users_planned(s, q, now, max) {
         Planned::Done(info) => info,
@@ -239,7 +460,7 @@ pub fn list_users(s: &DomainState, q: &Query, now: Millis, max: usize) -> UsersI
 /// v1 `list` by the engine over every user, without the planner (the reference the planner
 /// is tested against).
 pub fn list_users_scan(s: &DomainState, q: &Query, now: Millis, max: usize) -> UsersInfo {
-    UserScan::new(s, now).list(q, max)
+    UserScan::new(s, now, Gathered::All).list(q, max)
 }
 
 fn users_info(
@@ -248,22 +469,25 @@ fn users_info(
     cfg: &EngineConfig,
     users: Vec<&User>,
     total_count: u64,
-) -> UsersInfo {
+    meter: &Meter<'_>,
+) -> ApiResult<UsersInfo> {
     let fields = q.projection(cfg);
-    let results = users
-        .into_iter()
-        .map(|u| {
-            let info = u.info_v1(domain_id);
-            match &fields {
-                Some(f) => project_v1(info, f),
-                None => info,
-            }
-        })
-        .collect();
-    UsersInfo {
+    let mut results = Vec::with_capacity(users.len());
+    let mut bytes = 0usize;
+    for u in users {
+        let info = u.info_v1(domain_id);
+        let info = match &fields {
+            Some(f) => project_v1(info, f),
+            None => info,
+        };
+        bytes = bytes.saturating_add(info_bytes(&info));
+        meter.result_bytes(bytes)?;
+        results.push(info);
+    }
+    Ok(UsersInfo {
         results,
         total_count,
-    }
+    })
 }
 
 /// v1 `stat` as the domain actor runs it (see [`list_users_planned`]).
@@ -273,19 +497,24 @@ pub fn stat_users_planned(
     now: Millis,
     max: usize,
 ) -> ApiResult<Planned<StatInfo>> {
-    match super::plan::stat(s, q, now, &engine(max)) {
-        Some(r) => {
-            let r = r?;
-            Ok(Planned::Done(StatInfo {
-                results: r.results,
-                total_count: r.total_count,
-            }))
-        }
-        None => Ok(Planned::Scan(UserScan::new(s, now))),
+    plan_stat(s, q, now, max, &Budget::unlimited())
+}
+
+/// [`stat_users_planned`] within `budget`.
+pub fn plan_stat(
+    s: &DomainState,
+    q: &StatQuery,
+    now: Millis,
+    max: usize,
+    budget: &Budget,
+) -> ApiResult<Planned<StatInfo>> {
+    match super::plan::stat(s, q, now, &engine(max), budget) {
+        StatPlan::Done(r) => Ok(Planned::Done(stat_info(q, r?, max)?)),
+        StatPlan::Engine(g) => Ok(Planned::Scan(UserScan::new(s, now, g))),
     }
 }
 
-/// v1 `stat` (planned, or scanned in place).
+/// v1 `stat` (planned, or scanned in place), without a budget.
 pub fn stat_users(s: &DomainState, q: &StatQuery, now: Millis, max: usize) -> ApiResult<StatInfo> {
     match stat_users_planned(s, q, now, max)? {
         Planned::Done(info) => Ok(info),
@@ -300,44 +529,56 @@ pub fn stat_users_scan(
     now: Millis,
     max: usize,
 ) -> ApiResult<StatInfo> {
-    UserScan::new(s, now).stat(q, max)
+    UserScan::new(s, now, Gathered::All).stat(q, max)
+}
+
+/// A planned v1 `find` by keyword, to run outside the actor.
+pub struct FindScan {
+    scan: UserScan,
+    words: Vec<String>,
+}
+
+impl FindScan {
+    /// Runs it within `budget` (and `deadline`): at most `max` results, by user_id.
+    pub fn run(
+        &self,
+        max: usize,
+        budget: &Budget,
+        deadline: Option<Deadline>,
+    ) -> ApiResult<FindUsersInfo> {
+        self.scan.find_with(&self.words, max, budget, deadline)
+    }
+}
+
+/// v1 `find` as the domain actor runs it: an exact `user_id` is answered at once; a keyword
+/// is looked up in the keyword index (few ASCII words, few hits) or left to a scan of a
+/// snapshot. `words` come from [`find_words`].
+pub fn plan_find(
+    s: &DomainState,
+    search: &FindSearch,
+    words: Option<Vec<String>>,
+    max: usize,
+    budget: &Budget,
+) -> ApiResult<Result<FindUsersInfo, FindScan>> {
+    let Some(words) = words else {
+        let id = search.user_id.as_deref().unwrap_or_default();
+        let found: Vec<&User> = s.users.get(id).into_iter().collect();
+        return find_info(found, max, &Meter::new(budget, None)).map(Ok);
+    };
+    let g = super::plan::find_keyword(s, &words, budget.plan_candidates);
+    Ok(Err(FindScan {
+        scan: UserScan::new(s, 0, g),
+        words,
+    }))
 }
 
 /// v1 `find`: an exact `user_id`, or any keyword word as a case-insensitive substring of
-/// `user_id`, `name` or `email`; at most `max` results, ordered by user_id.
+/// `user_id`, `name` or `email`; at most `max` results, ordered by user_id. No budget.
 pub fn find_users(s: &DomainState, search: &FindSearch, max: usize) -> ApiResult<FindUsersInfo> {
-    let row = |u: &User| FindUserInfo {
-        user_id: u.user_id.clone(),
-        name: u.name.clone(),
-        email: u.email.clone(),
-        tags: u.tags.clone(),
-    };
-    let mut found: Vec<&User> = match (&search.user_id, &search.keyword) {
-        (Some(id), _) if !id.is_empty() => s.users.get(id).into_iter().collect(),
-        (_, Some(k)) if !k.trim().is_empty() => {
-            let words: Vec<String> = k.split_whitespace().map(str::to_lowercase).collect();
-            if let Some(found) = super::plan::find_keyword(s, &words) {
-                let total_count = found.len() as u64;
-                return Ok(FindUsersInfo {
-                    results: found.into_iter().take(max).map(row).collect(),
-                    total_count,
-                });
-            }
-            let hit = |field: &str| {
-                let f = field.to_lowercase();
-                words.iter().any(|w| f.contains(w.as_str()))
-            };
-            s.users
-                .values()
-                .filter(|u| hit(&u.user_id) || hit(&u.name) || hit(&u.email))
-                .collect()
-        }
-        _ => return Err(ApiError::required("search.keyword | search.user_id")),
-    };
-    found.sort_by(|a, b| a.user_id.cmp(&b.user_id));
-    let total_count = found.len() as u64;
-    Ok(FindUsersInfo {
-        results: found.into_iter().take(max).map(row).collect(),
-        total_count,
-    })
+    let budget = Budget::unlimited();
+    let words = find_words(search, &budget.parse)?;
+    match plan_find(s, search, words, max, &budget)? {
+        Ok(info) => Ok(info),
+        Err(scan) => scan.run(max, &budget, None),
+    }
 }

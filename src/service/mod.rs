@@ -46,6 +46,8 @@ pub struct ServiceConfig {
     pub reset_token_ttl_s: i64,
     /// Issuer shown by authenticator apps (`otpauth://totp/<issuer>:<user>`).
     pub otp_issuer: String,
+    /// The cost budget of every list/stat/find query (`--query-*`).
+    pub query: crate::query::Budget,
 }
 
 /// SPEC 5.3: a reset mails a short-lived access token, or a temporary password.
@@ -78,6 +80,7 @@ impl Default for ServiceConfig {
             reset_mode: ResetMode::AccessToken,
             reset_token_ttl_s: 24 * 3600,
             otp_issuer: "identityd".into(),
+            query: crate::query::Budget::default(),
         }
     }
 }
@@ -196,6 +199,22 @@ impl Service {
         tokio::task::spawn_blocking(f)
             .await
             .map_err(|_| ApiError::internal())?
+    }
+
+    /// Runs query work on the scan pool ([`Service::scan`]) under the query deadline
+    /// (`--query-timeout-ms`), which starts when the work does: waiting for a free CPU is not
+    /// counted against it.
+    pub(crate) async fn query_scan<R: Send + 'static>(
+        &self,
+        f: impl FnOnce(Option<crate::query::Deadline>) -> ApiResult<R> + Send + 'static,
+    ) -> ApiResult<R> {
+        let clock = self.inner.clock.clone();
+        let timeout_ms = self.inner.cfg.query.timeout_ms;
+        self.scan(move || {
+            let start = clock.now_ms();
+            f(crate::query::Deadline::new(clock, start, timeout_ms))
+        })
+        .await
     }
 
     /// Runs `f` in the domain's actor after [`guard`].

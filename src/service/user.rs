@@ -7,7 +7,8 @@ use crate::auth::caller::Grant;
 use crate::model::entities::project_v1;
 use crate::model::rules::{self, NewUser, UserPatch};
 use crate::model::validate;
-use crate::query::users::Planned;
+use crate::query::users::{self, Planned};
+use std::sync::Arc;
 
 /// A new account's starting credential version: 64 random bits from the OS-seeded CSPRNG (the
 /// rules stay pure: it is passed in like an id). An old token of a deleted account passes for a
@@ -275,41 +276,63 @@ impl Service {
 
     pub async fn user_list(&self, cred: Credential, req: UserQuery) -> ApiResult<UsersInfo> {
         let grant = self.user_grant(&cred, "list", &req.domain_id, None)?;
-        // The whole query is parsed and validated before it reaches the actor.
-        let q = crate::query::users::parse_list(&req)?;
         let max = self.inner.cfg.max_list_results;
-        let planned = q.clone();
+        let budget = Arc::new(self.inner.cfg.query.clone());
+        let domain_id = req.domain_id.clone();
+        // The whole query is parsed and validated before it reaches the actor: here when it is
+        // small, else on the scan pool (regexes compile there, not on a transport thread).
+        let mut q = if users::list_parses_inline(&req) {
+            users::parse_list_with(&req, &budget.parse)?
+        } else {
+            let b = budget.clone();
+            self.scan(move || users::parse_list_with(&req, &b.parse))
+                .await?
+        };
+        q.clamp_page(max);
+        let q = Arc::new(q);
+        let (pq, pb) = (q.clone(), budget.clone());
         let planned = self
-            .exec_as(grant, &req.domain_id, move |ctx| {
-                Ok(crate::query::users::list_users_planned(
-                    ctx.state(),
-                    &planned,
-                    ctx.now,
-                    max,
-                ))
+            .exec_as(grant, &domain_id, move |ctx| {
+                Ok(users::plan_list(ctx.state(), &pq, ctx.now, max, &pb))
             })
             .await?;
         match planned {
             Planned::Done(info) => Ok(info),
-            // A query the indexes cannot answer reads every user: off the actor, over a
-            // snapshot, so the domain's writes need not wait for it.
-            Planned::Scan(scan) => self.scan(move || Ok(scan.list(&q, max))).await,
+            // The actor did index work only; the engine runs off it, over the candidates or a
+            // snapshot, so the domain's (and every other domain's) requests need not wait.
+            Planned::Scan(scan) => {
+                self.query_scan(move |deadline| scan.list_with(&q, max, &budget, deadline))
+                    .await
+            }
         }
     }
 
     pub async fn user_stat(&self, cred: Credential, req: UserStatQuery) -> ApiResult<StatInfo> {
         let grant = self.user_grant(&cred, "stat", &req.domain_id, None)?;
-        let q = crate::query::StatQuery::parse(&req.query)?;
         let max = self.inner.cfg.max_list_results;
-        let planned = q.clone();
+        let budget = Arc::new(self.inner.cfg.query.clone());
+        let domain_id = req.domain_id.clone();
+        let mut q = if users::stat_parses_inline(&req) {
+            crate::query::StatQuery::parse_with(&req.query, &budget.parse)?
+        } else {
+            let b = budget.clone();
+            self.scan(move || Ok(crate::query::StatQuery::parse_with(&req.query, &b.parse)?))
+                .await?
+        };
+        q.clamp_page(max);
+        let q = Arc::new(q);
+        let (pq, pb) = (q.clone(), budget.clone());
         let planned = self
-            .exec_as(grant, &req.domain_id, move |ctx| {
-                crate::query::users::stat_users_planned(ctx.state(), &planned, ctx.now, max)
+            .exec_as(grant, &domain_id, move |ctx| {
+                users::plan_stat(ctx.state(), &pq, ctx.now, max, &pb)
             })
             .await?;
         match planned {
             Planned::Done(info) => Ok(info),
-            Planned::Scan(scan) => self.scan(move || scan.stat(&q, max)).await,
+            Planned::Scan(scan) => {
+                self.query_scan(move |deadline| scan.stat_with(&q, max, &budget, deadline))
+                    .await
+            }
         }
     }
 
@@ -320,10 +343,21 @@ impl Service {
     ) -> ApiResult<FindUsersInfo> {
         let grant = self.user_grant(&cred, "find", &req.domain_id, None)?;
         let max = self.inner.cfg.max_list_results;
-        self.exec_as(grant, &req.domain_id, move |ctx| {
-            crate::query::users::find_users(ctx.state(), &req.search, max)
-        })
-        .await
+        let budget = Arc::new(self.inner.cfg.query.clone());
+        let words = users::find_words(&req.search, &budget.parse)?;
+        let (search, pb) = (req.search, budget.clone());
+        let planned = self
+            .exec_as(grant, &req.domain_id, move |ctx| {
+                users::plan_find(ctx.state(), &search, words, max, &pb)
+            })
+            .await?;
+        match planned {
+            Ok(info) => Ok(info),
+            Err(scan) => {
+                self.query_scan(move |deadline| scan.run(max, &budget, deadline))
+                    .await
+            }
+        }
     }
 
     /// For an EXTERNAL user, refreshes it from the external directory; a LOCAL user is returned
